@@ -1,0 +1,1 @@
+"""scenario-pack core: the machinery every scenario shares. Scenarios say what; core says how."""

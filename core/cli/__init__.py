@@ -1,0 +1,62 @@
+"""The `scenario` command: wiring only. Parse, call core, map errors to messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from ..errors import ScenarioPackError
+from .run_dir_commands import eval_command, report_command
+from .scenario_commands import ScenarioGroup, list_command, run_for, validate_for
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Fine-tune a small language model for one business scenario and measure whether it helped."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+cli.add_command(list_command)
+cli.add_command(ScenarioGroup("run", run_for, help="Validate, evaluate base, fine-tune, evaluate tuned, report."))
+cli.add_command(ScenarioGroup("validate", validate_for, help="Check a data file against a scenario's schema."))
+cli.add_command(eval_command)
+cli.add_command(report_command)
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def main() -> None:
+    _quiet_libraries()
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except ScenarioPackError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted. Re-run the same command with --resume to continue from the last checkpoint.",
+                   err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

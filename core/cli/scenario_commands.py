@@ -1,0 +1,196 @@
+"""`scenario list`, and `run` / `validate`, whose sub-commands are the installed scenarios.
+
+Each scenario's own settings (its `scenario:` defaults) become flags of its sub-command, so
+`scenario run support --docs DIR` works without core knowing what docs are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import config as config_mod
+from .. import registry
+from ..errors import RegistryError
+from ..scenario import Scenario
+
+COMMON_FLAGS: list[tuple[str, str, type, str]] = [
+    # (flag, config section.key, type, help)
+    ("--model", "model.name", str, "default name, Hugging Face id, or local checkpoint path"),
+    ("--precision", "model.precision", click.Choice(["auto", "fp32", "bf16", "fp16"]), "compute precision"),
+    ("--method", "train.method", click.Choice(["lora", "full", "prompt-tuning"]), "fine-tuning method"),
+    ("--epochs", "train.epochs", float, "passes over the training rows"),
+    ("--max-steps", "train.max_steps", int, "stop after N optimizer steps"),
+    ("--lr", "train.lr", float, "peak learning rate"),
+    ("--batch-size", "train.batch_size", int, "examples per optimizer step"),
+    ("--lora-r", "train.lora_r", int, "LoRA rank"),
+    ("--max-length", "data.max_length", int, "max tokens per training example"),
+    ("--limit", "data.limit", int, "use only the first N rows of --data"),
+    ("--seed", "run.seed", int, "seed for split, training and bootstrap"),
+    ("--output", "run.output", str, "run folder (default reports/<scenario>/<run-id>)"),
+]
+VALIDATE_FLAGS = {"--model", "--max-length", "--limit", "--seed"}
+
+
+@click.command("list")
+@click.option("--strict", is_flag=True, help="Exit non-zero when any installed scenario fails to load.")
+def list_command(strict: bool) -> None:
+    """List installed scenarios."""
+    entries = registry.listing()
+    if not entries:
+        click.echo("no scenarios installed")
+    for entry in entries:
+        if entry.error:
+            click.echo(f"{entry.name:<14} ERROR: {entry.error}")
+        else:
+            click.echo(f"{entry.name:<14} {entry.description}")
+    if strict and any(e.error for e in entries):
+        raise click.ClickException("some scenarios failed to load")
+
+
+class ScenarioGroup(click.Group):
+    """A group whose commands are the registered scenarios, built on demand."""
+
+    def __init__(self, name: str, factory: Callable[[Scenario], click.Command], **kwargs: Any):
+        super().__init__(name, **kwargs)
+        self.factory = factory
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return registry.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        try:
+            return self.factory(registry.load(name))
+        except RegistryError as exc:
+            if ctx.resilient_parsing:
+                return None
+            raise click.UsageError(str(exc)) from exc
+
+
+def _overrides(flags: dict[str, Any], scenario: Scenario, set_items: tuple[str, ...]) -> list[tuple[str, dict]]:
+    layer: dict[str, dict[str, Any]] = {}
+    for flag, dotted, _, _ in COMMON_FLAGS:
+        value = flags.get(flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            section, key = dotted.split(".")
+            if key in ("epochs",) and float(value).is_integer():
+                value = int(value)
+            layer.setdefault(section, {})[key] = value
+    for key in scenario.defaults().get("scenario", {}):
+        value = flags.get(f"scenario_{key}")
+        if value is not None:
+            layer.setdefault("scenario", {})[key] = value
+    return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
+
+
+def _scenario_options(scenario: Scenario) -> list[click.Option]:
+    options = []
+    for key, default in scenario.defaults().get("scenario", {}).items():
+        kind = type(default) if default is not None and not isinstance(default, list | dict) else str
+        options.append(click.Option([f"--{key.replace('_', '-')}", f"scenario_{key}"], type=kind, default=None,
+                                    help=scenario.option_help.get(key, f"scenario setting '{key}'")))
+    return options
+
+
+def _common_params(include: Callable[[str], bool]) -> list[click.Parameter]:
+    params: list[click.Parameter] = [
+        click.Option(["--data"], type=click.Path(path_type=Path), required=True, help="training rows"),
+        click.Option(["--test"], type=click.Path(path_type=Path), help="held-out rows (default: split from --data)"),
+        click.Option(["--config", "config_file"], type=click.Path(path_type=Path), help="run.yaml with overrides"),
+        click.Option(["--set", "set_items"], multiple=True, help="section.key=value (repeatable)"),
+        click.Option(["--quiet", "-q"], is_flag=True, help="print only the result"),
+    ]
+    for flag, _, kind, text in COMMON_FLAGS:
+        if include(flag):
+            params.append(click.Option([flag], type=kind, default=None, help=text))
+    return params
+
+
+def resolve_config(scenario: Scenario, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return config_mod.resolve(scenario.defaults(), kwargs.get("config_file"),
+                              _overrides(kwargs, scenario, kwargs.get("set_items", ())))
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool) -> Iterator[Callable[[str, int], Any]]:
+    from tqdm.auto import tqdm
+
+    @contextlib.contextmanager
+    def make(description: str, total: int) -> Iterator[Any]:
+        bar = tqdm(total=total, desc=description, disable=quiet, unit="row", leave=False)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    yield make
+
+
+def validate_for(scenario: Scenario) -> click.Command:
+    def callback(**kwargs: Any) -> None:
+        from ..models import load_tokenizer
+        from ..prepare import measure_tokens, prepare
+
+        config = resolve_config(scenario, kwargs)
+        prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
+        tokenizer = load_tokenizer(config["model"]["name"])
+        stats = measure_tokens(prepared, tokenizer)
+        click.echo(f"{kwargs['data']}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'")
+        click.echo(f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
+                   f"{' (stratified)' if prepared.stratified else ''}")
+        if scenario.label_field:
+            counts = Counter(r[scenario.label_field] for r in prepared.train_set.rows)
+            click.echo(f"{scenario.label_field}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+        t = stats["token_lengths"]
+        click.echo(f"tokens per example ({config['model']['name']}): min {t['min']}, median {t['median']}, "
+                   f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
+                   f"{config['data']['max_length']}")
+        for warning in prepared.warnings:
+            click.echo(f"warning: {warning}")
+
+    params = _common_params(lambda flag: flag in VALIDATE_FLAGS) + _scenario_options(scenario)
+    return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
+
+
+def run_for(scenario: Scenario) -> click.Command:
+    def callback(**kwargs: Any) -> None:
+        from ..pipeline import Timer, default_run_dir, run
+        from ..models import load_tokenizer
+        from ..prepare import measure_tokens, prepare
+
+        quiet = kwargs["quiet"]
+        timer = Timer()
+        start = time.perf_counter()
+        config = resolve_config(scenario, kwargs)
+        prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
+        measure_tokens(prepared, load_tokenizer(config["model"]["name"]))
+        timer.stage("validate", start)
+        run_dir = Path(config["run"]["output"]) if config["run"]["output"] else default_run_dir(scenario.name)
+        config["run"]["output"] = str(run_dir)
+        if not quiet:
+            click.echo(f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
+                       f"{len(prepared.test)} test rows; writing to {run_dir}")
+        with progress_bar(quiet) as bar:
+            report = run(prepared, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer)
+        _print_summary(report, run_dir)
+
+    params = _common_params(lambda flag: True) + _scenario_options(scenario) + [
+        click.Option(["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"),
+    ]
+    return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
+
+
+def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
+    click.echo(f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)")
+    for name, e in report["metrics"].items():
+        star = "*" if e["primary"] else " "
+        base = "n/a" if e["base"] is None else f"{e['base']:.3f}"
+        tuned = "n/a" if e["tuned"] is None else f"{e['tuned']:.3f}"
+        click.echo(f"{star} {name:<22} base {base:>8}  tuned {tuned:>8}  ({e['direction']} is better) {e['verdict']}")
+    click.echo(f"time {report['timings']['total']:.0f} s, peak memory {report['peak_memory_gib']:.2f} GiB")

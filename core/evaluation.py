@@ -1,0 +1,93 @@
+"""Predictions and scoring, as separate steps.
+
+Generation writes raw outputs to predictions.jsonl; scoring reads only that file (plus the
+scenario's fitted context), so `scenario eval` can re-score a run without regenerating.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioPackError
+from .scenario import Scenario, Scored
+from .statistics import MIN_ROWS_FOR_INTERVAL, compare
+
+MODELS = ("base", "tuned")
+
+
+def prediction_records(
+    rows: list[dict[str, Any]], references: list[str], outputs: dict[str, list[tuple[str, float]]]
+) -> list[dict[str, Any]]:
+    """One record per held-out row with every model's raw output and time."""
+    records = []
+    for i, (row, reference) in enumerate(zip(rows, references, strict=True)):
+        record: dict[str, Any] = {"index": i, "line": row.get("_line"), "row": _public(row), "reference": reference}
+        for name, pairs in outputs.items():
+            text, seconds = pairs[i]
+            record[name] = {"raw": text, "seconds": seconds}
+        records.append(record)
+    return records
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise ScenarioPackError(f"{path} not found: this run has no predictions yet. Run 'scenario run' first.")
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def score(scenario: Scenario, context: Any, records: list[dict[str, Any]], model: str) -> list[Scored]:
+    """Parse and score one model's outputs; also stores the cleaned output and scores on each record."""
+    scored = []
+    for record in records:
+        row = record["row"]
+        raw = record[model]["raw"]
+        parsed = scenario.parse(raw, context)
+        values = scenario.score(parsed, row, context)
+        record[model]["parsed"] = parsed
+        record[model]["scores"] = values
+        scored.append(Scored(row=row, raw=raw, parsed=parsed, scores=values, seconds=record[model]["seconds"]))
+    return scored
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(value, 6)
+
+
+def compare_models(
+    scenario: Scenario, base: Sequence[Scored], tuned: Sequence[Scored], resamples: int, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Every declared metric: direction, base, tuned, delta, paired 95% interval and verdict."""
+    out = {}
+    for metric in scenario.metrics:
+        comparison = compare(metric, base, tuned, resamples, seed)
+        entry = comparison.as_dict()
+        out[metric.name] = {
+            "direction": metric.direction,
+            "description": metric.description,
+            "primary": metric.primary,
+            "range": list(metric.range) if metric.range else None,
+            "base": _clean(entry["base"]),
+            "tuned": _clean(entry["tuned"]),
+            "delta": _clean(entry["delta"]),
+            "ci95": [_clean(x) for x in entry["ci95"]],
+            "verdict": entry["verdict"] if len(base) >= MIN_ROWS_FOR_INTERVAL else f"{entry['verdict']} (few rows)",
+        }
+    return out
+
+
+def examples_by_gain(records: list[dict[str, Any]], score_key: str, count: int) -> dict[str, list[dict[str, Any]]]:
+    """The rows where tuning helped most and hurt most on one per-example score."""
+    def gain(record: dict[str, Any]) -> float:
+        return record["tuned"]["scores"].get(score_key, 0.0) - record["base"]["scores"].get(score_key, 0.0)
+
+    ranked = sorted(records, key=gain)
+    return {"best": list(reversed(ranked[-count:])), "worst": ranked[:count]}

@@ -1,0 +1,217 @@
+"""One run: validate, evaluate the base model, fine-tune, evaluate the tuned model, report.
+
+Each stage leaves its output in the run folder; re-running with --resume skips finished stages
+(base predictions, the adapter) and resumes training from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import atomic, evaluation, generation, hardware, models, report, training
+from . import config as config_mod
+from .prepare import Prepared, measure_tokens
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
+
+
+@dataclass
+class Timer:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str, start: float) -> None:
+        self.timings[name] = round(time.perf_counter() - start, 2)
+
+
+def peak_memory_gib() -> float:
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(kib / (1024 * 1024 if sys.platform != "darwin" else 1024**3), 3)
+
+
+def default_run_dir(scenario: str) -> Path:
+    return Path("reports") / scenario / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("scenario-pack", "torch", "transformers", "trl", "peft", "datasets", "accelerate"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_split(prepared: Prepared, run_dir: Path) -> None:
+    """The exact rows of each part, so `scenario eval` can rebuild the context and re-score."""
+    for name, rows in (("train", prepared.train), ("val", prepared.val), ("test", prepared.test)):
+        atomic.write_jsonl(run_dir / "data" / f"{name}.jsonl", rows)
+
+
+def _evaluate(model: Any, tokenizer: Any, prepared: Prepared, precision: str, progress: Progress,
+              label: str) -> list[tuple[str, float]]:
+    cfg = prepared.config["eval"]
+    with progress(f"generating ({label})", len(prepared.test)) as bar:
+        return generation.generate(model, tokenizer, prepared.examples["test"], cfg["max_new_tokens"],
+                                   cfg["batch_size"], precision, progress=bar.update)
+
+
+def _stage_outputs(path: Path, compute: Callable[[], list[tuple[str, float]]], resume: bool) -> list:
+    if resume and path.exists():
+        log.info("reusing %s", path)
+        return [tuple(x) for x in json.loads(path.read_text(encoding="utf-8"))]
+    outputs = compute()
+    atomic.write_json(path, outputs)
+    return outputs
+
+
+def run(prepared: Prepared, run_dir: Path, progress: Progress, quiet: bool = False, resume: bool = False,
+        timer: Timer | None = None) -> dict[str, Any]:
+    """Execute every stage after validation; return the report dict (also written as report.json)."""
+    import torch
+    from peft import PeftModel
+
+    timer = timer or Timer()
+    config, scenario = prepared.config, prepared.scenario
+    torch.manual_seed(config["run"]["seed"])
+    hw = hardware.detect()
+    precision = hardware.choose_precision(config["model"]["precision"], hw)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(run_dir / "config.yaml", config_mod.save(config))
+    write_split(prepared, run_dir)
+
+    start = time.perf_counter()
+    source = models.resolve(config["model"]["name"])
+    tokenizer = models.load_tokenizer(config["model"]["name"])
+    tokenizer.padding_side = "left"
+    model = models.load_model(config["model"]["name"]).to(hw.device)
+    timer.stage("load_model", start)
+
+    start = time.perf_counter()
+    base = _stage_outputs(run_dir / "stages" / "base_outputs.json",
+                          lambda: _evaluate(model, tokenizer, prepared, precision, progress, "base model"), resume)
+    timer.stage("base_eval", start)
+
+    start = time.perf_counter()
+    adapter_dir = run_dir / "adapter"
+    result_path = run_dir / "stages" / "train_result.json"
+    if resume and adapter_dir.exists() and result_path.exists():
+        train_info = json.loads(result_path.read_text(encoding="utf-8"))
+        tuned = PeftModel.from_pretrained(model, adapter_dir) if train_info["method"] != "full" else \
+            models.load_model(str(adapter_dir))
+    else:
+        tokenizer.padding_side = "right"
+        tuned, result = training.train(model, tokenizer, prepared.examples["train"], prepared.examples["val"],
+                                       config, source, run_dir / "checkpoints", precision, quiet, resume, hw.device)
+        tokenizer.padding_side = "left"
+        tmp = run_dir / ".adapter.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tuned.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        atomic.replace_dir(tmp, adapter_dir)
+        train_info = _train_summary(result, precision)
+        atomic.write_json(result_path, train_info)
+        atomic.write_jsonl(run_dir / "train_log.jsonl", result.log_history)
+    timer.stage("train", start)
+
+    start = time.perf_counter()
+    if train_info["method"] == "lora":
+        tuned = tuned.merge_and_unload()  # same outputs, no adapter overhead per token
+    tuned_outputs = _stage_outputs(run_dir / "stages" / "tuned_outputs.json",
+                                   lambda: _evaluate(tuned, tokenizer, prepared, precision, progress, "tuned model"),
+                                   resume)
+    timer.stage("tuned_eval", start)
+
+    references = [ex.completion for ex in prepared.examples["test"]]
+    records = evaluation.prediction_records(prepared.test, references, {"base": base, "tuned": tuned_outputs})
+    atomic.write_jsonl(run_dir / "predictions.jsonl", records)
+    report_dict = build_report(prepared, run_dir, records, train_info, hw, precision, timer)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return report_dict
+
+
+def _train_summary(result: training.TrainResult, precision: str) -> dict[str, Any]:
+    train_losses = [e["loss"] for e in result.log_history if "loss" in e]
+    eval_losses = [e["eval_loss"] for e in result.log_history if "eval_loss" in e]
+    return {
+        "method": result.method,
+        "precision": precision,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "train_tokens": result.train_tokens,
+        "tokens_per_second": round(result.train_tokens / result.seconds, 2) if result.seconds else None,
+        "trainable_params": result.trainable_params,
+        "total_params": result.total_params,
+        "final_train_loss": train_losses[-1] if train_losses else None,
+        "final_eval_loss": eval_losses[-1] if eval_losses else None,
+        "loss_curves": report.loss_curves(result.log_history),
+    }
+
+
+def build_report(prepared: Prepared, run_dir: Path, records: list[dict[str, Any]], train_info: dict[str, Any],
+                 hw: hardware.Hardware, precision: str, timer: Timer) -> dict[str, Any]:
+    """Score predictions.jsonl, compare the models and write report.json, .md and .html."""
+    start = time.perf_counter()
+    scenario, config = prepared.scenario, prepared.config
+    base = evaluation.score(scenario, prepared.context, records, "base")
+    tuned = evaluation.score(scenario, prepared.context, records, "tuned")
+    atomic.write_jsonl(run_dir / "predictions.jsonl", records)  # now with cleaned outputs and scores
+    metrics = evaluation.compare_models(scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"])
+    template = scenario.template
+    report_dict = {
+        "schema_version": 1,
+        "run_id": run_dir.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scenario": {"name": scenario.name, "version": scenario.version, "description": scenario.description,
+                     "template_sha256": template.sha256},
+        "model": {"name": config["model"]["name"]},
+        "config": config,
+        "data": {
+            "train_file": str(prepared.train_set.path), "train_sha256": prepared.train_set.sha256,
+            "test_file": str(prepared.test_set.path) if prepared.test_set else None,
+            "test_sha256": prepared.test_set.sha256 if prepared.test_set else None,
+            "rows": {"train": len(prepared.train), "validation": len(prepared.val), "test": len(prepared.test)},
+            "duplicates_dropped": prepared.duplicates_dropped, "stratified": prepared.stratified,
+            **prepared.token_stats,
+        },
+        "hardware": {**hw.summary(), "description": hw.describe(), "precision": precision},
+        "versions": versions(),
+        "training": train_info,
+        "metrics": metrics,
+        "primary_metric": scenario.primary_metric.name,
+        "example_score": scenario.example_score,
+        "details": scenario.details(base, tuned, prepared.context),
+        "context": scenario.context_summary(prepared.context),
+        "warnings": prepared.warnings,
+    }
+    timer.stage("report", start)
+    report_dict["timings"] = dict(timer.timings)
+    report_dict["timings"]["total"] = round(sum(timer.timings.values()), 2)
+    report_dict["peak_memory_gib"] = peak_memory_gib()
+    atomic.write_json(run_dir / "report.json", report_dict)
+    report.render(run_dir)
+    return report_dict
+
+
+def rescore(run_dir: Path, scenario: Any, prepared: Prepared) -> dict[str, Any]:
+    """Re-score an existing run's predictions (no generation) and re-render its reports."""
+    old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    records = evaluation.read_predictions(run_dir / "predictions.jsonl")
+    prepared.token_stats = {k: old["data"][k] for k in ("token_lengths", "truncated") if k in old["data"]}
+    timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
+    hw = hardware.detect()
+    return build_report(prepared, run_dir, records, old["training"], hw, old["training"].get("precision", "fp32"),
+                        timer)

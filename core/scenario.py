@@ -1,0 +1,165 @@
+"""The scenario contract: what a scenario declares, so core can own every loop.
+
+A scenario is a vertical slice (schema, template, formatter, parser, metrics, defaults). It never
+trains or generates; it only says what a row means and how an answer is scored. Importing a
+scenario must stay light: no torch, transformers or trl at module import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+
+from .errors import ConfigError
+
+Direction = Literal["higher", "lower"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of an input row."""
+
+    name: str
+    type: type
+    description: str
+    required: bool = True
+    nonempty: bool = True
+
+
+@dataclass
+class Scored:
+    """One held-out example after generation: what the model said and what it earned."""
+
+    row: dict[str, Any]
+    raw: str
+    parsed: dict[str, Any]
+    scores: dict[str, float]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A headline number. Direction is required: the report never assumes 'higher is better'."""
+
+    name: str
+    direction: Direction
+    description: str
+    aggregate: Callable[[Sequence[Scored]], float]
+    range: tuple[float, float] | None = (0.0, 1.0)
+    primary: bool = False
+
+
+def mean_of(score_key: str) -> Callable[[Sequence[Scored]], float]:
+    """Aggregate that averages one per-example score."""
+
+    def aggregate(examples: Sequence[Scored]) -> float:
+        values = [ex.scores[score_key] for ex in examples if score_key in ex.scores]
+        return float(sum(values) / len(values)) if values else float("nan")
+
+    return aggregate
+
+
+@dataclass(frozen=True)
+class Example:
+    """One formatted example: prompt messages and the target completion (training and evaluation alike)."""
+
+    prompt: list[dict[str, str]]
+    completion: str
+
+
+@dataclass
+class PromptTemplate:
+    """The instruction template, kept as data: Jinja strings for system, user and completion."""
+
+    path: Path
+    system: jinja2.Template
+    user: jinja2.Template
+    completion: jinja2.Template
+    sha256: str
+
+    @classmethod
+    def load(cls, path: Path) -> PromptTemplate:
+        text = path.read_text(encoding="utf-8")
+        spec = yaml.safe_load(text)
+        missing = {"system", "user", "completion"} - set(spec or {})
+        if missing:
+            raise ConfigError(f"{path}: template lacks {', '.join(sorted(missing))}; add those keys.")
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        return cls(
+            path=path,
+            system=env.from_string(spec["system"]),
+            user=env.from_string(spec["user"]),
+            completion=env.from_string(spec["completion"]),
+            sha256=hashlib.sha256(text.encode()).hexdigest(),
+        )
+
+    def render(self, **values: Any) -> Example:
+        prompt = [
+            {"role": "system", "content": self.system.render(**values).strip()},
+            {"role": "user", "content": self.user.render(**values).strip()},
+        ]
+        return Example(prompt=prompt, completion=self.completion.render(**values).strip())
+
+
+@dataclass
+class Scenario:
+    """Base class for scenarios. Subclasses fill in the hooks; core calls them."""
+
+    name: str
+    description: str
+    version: str
+    fields: tuple[Field, ...]
+    input_field: str
+    package_dir: Path
+    label_field: str | None = None
+    slice_fields: tuple[str, ...] = ()
+    example_score: str | None = None  # per-example score that picks the report's best/worst examples
+    metrics: tuple[Metric, ...] = field(default_factory=tuple)
+    option_help: dict[str, str] = field(default_factory=dict)
+
+    # -- declared data -------------------------------------------------------------
+    @property
+    def template(self) -> PromptTemplate:
+        return PromptTemplate.load(self.package_dir / "template.yaml")
+
+    def defaults(self) -> dict[str, Any]:
+        path = self.package_dir / "defaults.yaml"
+        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+
+    @property
+    def primary_metric(self) -> Metric:
+        return next(m for m in self.metrics if m.primary)
+
+    # -- hooks ---------------------------------------------------------------------
+    def build_context(self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path) -> Any:
+        """Fit whatever the formatter or metrics learn from the training rows (labels, retrievers)."""
+        return None
+
+    def check_rows(self, rows: list[dict[str, Any]], context: Any, source: str) -> list[Any]:
+        """Scenario-level checks that need the context (e.g. labels unseen in training). Returns DataIssues."""
+        return []
+
+    def format(self, row: dict[str, Any], context: Any) -> Example:
+        raise NotImplementedError
+
+    def parse(self, text: str, context: Any) -> dict[str, Any]:
+        """Turn a raw generation into the cleaned fields the metrics read."""
+        return {"text": text.strip()}
+
+    def score(self, parsed: dict[str, Any], row: dict[str, Any], context: Any) -> dict[str, float]:
+        """Per-example scores (used for bootstrap intervals and best/worst examples)."""
+        return {}
+
+    def details(self, base: Sequence[Scored], tuned: Sequence[Scored], context: Any) -> dict[str, Any]:
+        """Extra tables for the report (e.g. per-label F1). Values must be JSON-serialisable."""
+        return {}
+
+    def context_summary(self, context: Any) -> dict[str, Any]:
+        """What the report should say about the fitted context (e.g. which docs were indexed)."""
+        return {}

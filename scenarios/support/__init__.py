@@ -1,0 +1,193 @@
+"""Customer support tickets: name the intent, then answer the customer, grounded in the product docs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenario_pack.core.errors import DataIssue
+from scenario_pack.core.metrics import accuracy, corpus_bleu, macro_f1, per_label_f1, rouge_l
+from scenario_pack.core.scenario import Example, Field, Metric, Scenario, Scored, mean_of
+
+from . import retrieval
+
+UNKNOWN = "unknown"
+INTENT_LINE = re.compile(r"^\W*intent\W*[:=\-]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+REPLY_MARK = re.compile(r"^\W*(reply|response|answer)\W*[:=\-]\s*", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class SupportContext:
+    """What the support scenario learns from the training rows: its labels and a docs retriever."""
+
+    intents: list[str]
+    retriever: retrieval.Retriever | None
+    docs_location: Path | None
+    settings: dict[str, Any]
+
+
+def normalise_label(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
+
+
+def grounded(reply: str, passages: Sequence[retrieval.Passage], ticket: str) -> bool:
+    """True when the reply states a fact from the retrieved docs that the ticket did not already contain.
+
+    A fact is a number (e.g. "30", "$6.50", "3-5") or a word trigram with at least two content words,
+    found in the passages and absent from the ticket, so echoing the customer does not count.
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    def facts(text: str) -> set[tuple[str, ...]]:
+        toks = retrieval.tokens(text)
+        numbers = {(t,) for t in toks if t[0].isdigit() or t[0] == "$"}
+        trigrams = {tuple(toks[i : i + 3]) for i in range(len(toks) - 2)}
+        content = {g for g in trigrams if sum(w not in ENGLISH_STOP_WORDS for w in g) >= 2}
+        return numbers | content
+
+    doc_facts = set().union(*(facts(p.text) for p in passages)) if passages else set()
+    return bool((facts(reply) & doc_facts) - facts(ticket))
+
+
+class SupportScenario(Scenario):
+    def query(self, row: dict[str, Any]) -> str:
+        return f"{row.get('subject') or ''} {row['ticket']}".strip()
+
+    def passages(self, row: dict[str, Any], context: SupportContext) -> list[retrieval.Passage]:
+        if context.retriever is None:
+            return []
+        return context.retriever.search(self.query(row), context.settings["top_k"])
+
+    # -- hooks -------------------------------------------------------------------------
+    def build_context(self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path) -> Any:
+        location = Path(settings["docs"]) if settings.get("docs") else data_path.parent / "docs"
+        use_docs = settings.get("docs") is not None or location.is_dir()
+        passages = retrieval.load_docs(location) if use_docs else []
+        intents = sorted({row["intent"] for row in train_rows})
+        return SupportContext(intents, retrieval.Retriever(passages) if passages else None,
+                              location if passages else None, settings)
+
+    def check_rows(self, rows: list[dict[str, Any]], context: SupportContext, source: str) -> list[DataIssue]:
+        known = set(context.intents)
+        return [DataIssue(source, row.get("_line"), "intent", f"intent '{row['intent']}' never occurs in the "
+                          "training rows, so the model cannot learn it",
+                          f"Use one of {', '.join(context.intents)}, or add training rows with this intent.")
+                for row in rows if row["intent"] not in known]
+
+    def format(self, row: dict[str, Any], context: SupportContext) -> Example:
+        words = context.settings["passage_words"]
+        docs = [{"title": p.title, "text": retrieval.clip_words(p.text, words)} for p in self.passages(row, context)]
+        return self.template.render(
+            intents=context.intents, docs=docs, subject=row.get("subject") or "", ticket=row["ticket"].strip(),
+            intent=row["intent"], response=row["response"].strip(),
+        )
+
+    def parse(self, text: str, context: SupportContext) -> dict[str, Any]:
+        match = INTENT_LINE.search(text)
+        intent = normalise_label(match.group(1).split("\n")[0]) if match else UNKNOWN
+        if intent not in context.intents:
+            intent = UNKNOWN
+        reply_match = REPLY_MARK.search(text)
+        if reply_match:
+            reply = text[reply_match.end():]
+        else:
+            reply = INTENT_LINE.sub("", text)
+        return {"intent": intent, "reply": reply.strip(), "format_ok": bool(match and reply_match)}
+
+    def score(self, parsed: dict[str, Any], row: dict[str, Any], context: SupportContext) -> dict[str, float]:
+        rl = rouge_l(parsed["reply"], row["response"])
+        correct = float(parsed["intent"] == row["intent"])
+        return {
+            "rouge_l": rl,
+            "intent_correct": correct,
+            "grounded": float(grounded(parsed["reply"], self.passages(row, context), row["ticket"])),
+            "automated": float(correct == 1.0 and rl >= context.settings["automation_rouge"]),
+            "format_ok": float(parsed["format_ok"]),
+        }
+
+    def details(self, base: Sequence[Scored], tuned: Sequence[Scored], context: SupportContext) -> dict[str, Any]:
+        gold = [ex.row["intent"] for ex in base]
+        tables = {name: per_label_f1([ex.parsed["intent"] for ex in runs], gold, context.intents)
+                  for name, runs in (("base", base), ("tuned", tuned))}
+        rows = [[label, tables["base"][label]["f1"], tables["tuned"][label]["f1"], tables["tuned"][label]["support"]]
+                for label in context.intents]
+        return {"Intent F1 per label": {"columns": ["intent", "base F1", "tuned F1", "test rows"], "rows": rows}}
+
+    def context_summary(self, context: SupportContext) -> dict[str, Any]:
+        out: dict[str, Any] = {"intents": ", ".join(context.intents)}
+        if context.retriever:
+            out.update(retrieval.summary(context.retriever.passages, context.docs_location))
+            out["retrieval"] = f"TF-IDF, top {context.settings['top_k']} passage(s) of up to " \
+                               f"{context.settings['passage_words']} words in each prompt"
+        else:
+            out["docs"] = "none (no --docs and no docs/ folder beside the data file)"
+        return out
+
+
+def _intents(examples: Sequence[Scored]) -> tuple[list[str], list[str]]:
+    return [ex.parsed["intent"] for ex in examples], [ex.row["intent"] for ex in examples]
+
+
+def _intent_accuracy(examples: Sequence[Scored]) -> float:
+    return accuracy(*_intents(examples))
+
+
+def _intent_macro_f1(examples: Sequence[Scored]) -> float:
+    predicted, gold = _intents(examples)
+    return macro_f1(predicted, gold, sorted(set(gold)))
+
+
+def _bleu(examples: Sequence[Scored]) -> float:
+    return corpus_bleu([ex.parsed["reply"] for ex in examples], [ex.row["response"] for ex in examples])
+
+
+def _seconds(examples: Sequence[Scored]) -> float:
+    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
+
+
+scenario = SupportScenario(
+    name="support",
+    description="Customer support tickets: classify the intent and reply, grounded in product docs.",
+    version="1.0",
+    package_dir=Path(__file__).parent,
+    fields=(
+        Field("ticket", str, "the customer's message"),
+        Field("intent", str, "the ticket's intent label, e.g. order_status"),
+        Field("response", str, "the agent's reply to the customer"),
+        Field("id", str, "ticket id", required=False),
+        Field("subject", str, "ticket subject line", required=False, nonempty=False),
+        Field("product", str, "product the ticket is about", required=False, nonempty=False),
+        Field("channel", str, "email, chat, web_form, social, ...", required=False, nonempty=False),
+        Field("customer_segment", str, "e.g. new, returning, plus", required=False, nonempty=False),
+    ),
+    input_field="ticket",
+    label_field="intent",
+    slice_fields=("customer_segment", "channel", "product"),
+    example_score="rouge_l",
+    option_help={
+        "docs": "product docs folder or file (.md/.txt/.jsonl); default: docs/ beside --data if present",
+        "top_k": "doc passages retrieved into each prompt",
+        "passage_words": "words kept of each retrieved passage",
+        "automation_rouge": "ROUGE-L a reply needs (with the right intent) to count as automated",
+    },
+    metrics=(
+        Metric("intent_accuracy", "higher", "share of tickets whose intent is named correctly", _intent_accuracy,
+               primary=True),
+        Metric("intent_macro_f1", "higher", "macro-averaged F1 over the intents present in the test rows",
+               _intent_macro_f1),
+        Metric("reply_rouge_l", "higher", "ROUGE-L F1 of the reply against the agent's reply (stemmed)",
+               mean_of("rouge_l")),
+        Metric("reply_bleu", "higher", "corpus BLEU of the replies against the agent's replies (sacrebleu)", _bleu),
+        Metric("grounding_rate", "higher", "share of replies stating a fact (number or content trigram) from the "
+               "retrieved docs that the ticket did not contain", mean_of("grounded")),
+        Metric("automation_rate", "higher", "share of tickets with the right intent and a reply whose ROUGE-L "
+               "clears the automation threshold", mean_of("automated")),
+        Metric("format_rate", "higher", "share of answers in the 'Intent: ... / Reply: ...' format",
+               mean_of("format_ok")),
+        Metric("seconds_per_answer", "lower", "generation time per answer (batched, this machine)", _seconds,
+               range=None),
+    ),
+)
