@@ -33,7 +33,9 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
     "model": {
         "name": Key((str,), DEFAULT_MODEL, "default name, Hugging Face model id, or local checkpoint path"),
         "precision": Key(
-            (str,), "auto", "compute precision; auto uses bf16 only where the hardware has it",
+            (str,),
+            "auto",
+            "compute precision; auto uses bf16 only where the hardware has it",
             ("auto", "fp32", "bf16", "fp16"),
         ),
     },
@@ -47,7 +49,9 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "method": Key((str,), "lora", "fine-tuning method", ("lora", "full", "prompt-tuning")),
         "epochs": Key((int, float), 1, "passes over the training rows"),
         "max_steps": Key((int, type(None)), None, "stop after this many optimizer steps (overrides epochs)"),
-        "lr": Key((float, type(None)), None, "peak learning rate (null: the method's default, see training.py)"),
+        "lr": Key(
+            (float, type(None)), None, "peak learning rate (null: the method's default, see training.py)"
+        ),
         "batch_size": Key((int,), 8, "examples per optimizer step on each device"),
         "grad_accum": Key((int,), 1, "gradient accumulation steps"),
         "warmup_ratio": Key((float,), 0.05, "share of steps spent warming the learning rate up"),
@@ -55,7 +59,9 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "lora_r": Key((int,), 16, "LoRA rank"),
         "lora_alpha": Key((int,), 32, "LoRA alpha (scale = alpha / r)"),
         "lora_dropout": Key((float,), 0.05, "LoRA dropout"),
-        "lora_targets": Key((str, list), "all-linear", "modules LoRA adapts ('all-linear' or a list of names)"),
+        "lora_targets": Key(
+            (str, list), "all-linear", "modules LoRA adapts ('all-linear' or a list of names)"
+        ),
         "prompt_tokens": Key((int,), 20, "virtual tokens for prompt tuning"),
         "gradient_checkpointing": Key((bool,), False, "trade compute for memory"),
         "packing": Key((bool,), False, "pack examples padding-free (no attention across examples)"),
@@ -82,7 +88,10 @@ def scenario_schema(defaults: dict[str, Any]) -> dict[str, Key]:
 
 
 def defaults(scenario_section: dict[str, Any] | None = None) -> dict[str, Any]:
-    config = {section: {k: copy.deepcopy(v.default) for k, v in keys.items()} for section, keys in CORE_SCHEMA.items()}
+    config = {
+        section: {k: copy.deepcopy(v.default) for k, v in keys.items()}
+        for section, keys in CORE_SCHEMA.items()
+    }
     config["scenario"] = copy.deepcopy(scenario_section or {})
     return config
 
@@ -93,17 +102,23 @@ def load_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found. Check the path given to --config.") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc}). Pass a readable UTF-8 YAML file.") from exc
+        raise ConfigError(
+            f"{path}: cannot read config file ({exc}). Pass a readable UTF-8 YAML file."
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax.") from exc
+        raise ConfigError(
+            f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax."
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (model:, train:, ...), got {type(data).__name__}.")
+        raise ConfigError(
+            f"{path}: expected a mapping of sections (model:, train:, ...), got {type(data).__name__}."
+        )
     return data
 
 
@@ -140,7 +155,9 @@ def _check_value(where: str, key: Key, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-def merge(base: dict[str, Any], layer: dict[str, Any], source: str, schema: dict[str, dict[str, Key]]) -> list[str]:
+def merge(
+    base: dict[str, Any], layer: dict[str, Any], source: str, schema: dict[str, dict[str, Key]]
+) -> list[str]:
     """Apply one layer onto `base` in place; return every error found (not just the first)."""
     errors: list[str] = []
     for section, values in layer.items():

@@ -41,11 +41,29 @@ def _check_path(path: Path) -> None:
     if not path.exists():
         raise DataError([DataIssue(name, None, None, "file not found", "Check the path.")])
     if path.is_dir():
-        raise DataError([DataIssue(name, None, None, "is a directory, not a data file",
-                                   "Pass a .jsonl, .csv or .parquet file.")])
+        raise DataError(
+            [
+                DataIssue(
+                    name,
+                    None,
+                    None,
+                    "is a directory, not a data file",
+                    "Pass a .jsonl, .csv or .parquet file.",
+                )
+            ]
+        )
     if path.suffix.lower() not in FORMATS:
-        raise DataError([DataIssue(name, None, None, f"unsupported file type '{path.suffix or '(none)'}'",
-                                   "Use .jsonl (one JSON object per line), .csv or .parquet.")])
+        raise DataError(
+            [
+                DataIssue(
+                    name,
+                    None,
+                    None,
+                    f"unsupported file type '{path.suffix or '(none)'}'",
+                    "Use .jsonl (one JSON object per line), .csv or .parquet.",
+                )
+            ]
+        )
     if not os.access(path, os.R_OK):
         raise DataError([DataIssue(name, None, None, "file is not readable", "Fix its permissions.")])
     if path.stat().st_size == 0:
@@ -63,25 +81,57 @@ def _scan_json_lines(path: Path) -> list[int]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError([DataIssue(str(path), line, None, f"bytes are not UTF-8 (position {exc.start})",
-                                   "Re-save the file as UTF-8.")]) from exc
+        raise DataError(
+            [
+                DataIssue(
+                    str(path),
+                    line,
+                    None,
+                    f"bytes are not UTF-8 (position {exc.start})",
+                    "Re-save the file as UTF-8.",
+                )
+            ]
+        ) from exc
     if not text.strip():
         raise DataError([DataIssue(str(path), None, None, "file has no rows, only whitespace", "Add rows.")])
     if text.lstrip().startswith("[") and path.suffix.lower() != ".json":
-        raise DataError([DataIssue(str(path), 1, None, "file is a JSON array, not JSON Lines",
-                                   "Write one JSON object per line (e.g. jq -c '.[]' in.json > out.jsonl).")])
+        raise DataError(
+            [
+                DataIssue(
+                    str(path),
+                    1,
+                    None,
+                    "file is a JSON array, not JSON Lines",
+                    "Write one JSON object per line (e.g. jq -c '.[]' in.json > out.jsonl).",
+                )
+            ]
+        )
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            issues.append(DataIssue(str(path), number, None, f"invalid JSON ({exc.msg} at column {exc.colno})",
-                                    "Fix the syntax of this line."))
+            issues.append(
+                DataIssue(
+                    str(path),
+                    number,
+                    None,
+                    f"invalid JSON ({exc.msg} at column {exc.colno})",
+                    "Fix the syntax of this line.",
+                )
+            )
             continue
         if not isinstance(value, dict):
-            issues.append(DataIssue(str(path), number, None, f"expected a JSON object, got {type(value).__name__}",
-                                    "Each line must be one object like {\"field\": \"value\"}."))
+            issues.append(
+                DataIssue(
+                    str(path),
+                    number,
+                    None,
+                    f"expected a JSON object, got {type(value).__name__}",
+                    'Each line must be one object like {"field": "value"}.',
+                )
+            )
             continue
         lines.append(number)
     if issues:
@@ -101,10 +151,23 @@ def _read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int | None]]:
         loaded = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True)
     except Exception as exc:  # datasets/pyarrow raise many types; all mean "this file cannot be read"
         message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        if "JSON parse error" in message or "mixed" in message.lower() or "ArrowInvalid" in type(exc).__name__:
+        if (
+            "JSON parse error" in message
+            or "mixed" in message.lower()
+            or "ArrowInvalid" in type(exc).__name__
+        ):
             message += " (often one field has different types on different lines)"
-        raise DataError([DataIssue(str(path), None, None, f"cannot read as {fmt}: {message}",
-                                   "Check that every row has the same fields with the same types.")]) from exc
+        raise DataError(
+            [
+                DataIssue(
+                    str(path),
+                    None,
+                    None,
+                    f"cannot read as {fmt}: {message}",
+                    "Check that every row has the same fields with the same types.",
+                )
+            ]
+        ) from exc
     rows = loaded.to_list()
     if fmt == "csv":
         line_numbers = list(range(2, len(rows) + 2))
@@ -119,22 +182,40 @@ def _check_row(row: dict[str, Any], scenario: Scenario, source: str, line: int |
         value = row.get(spec.name)
         if value is None:
             if spec.required:
-                issues.append(DataIssue(source, line, spec.name, "required field is missing",
-                                        f"Add '{spec.name}' ({spec.description})."))
+                issues.append(
+                    DataIssue(
+                        source,
+                        line,
+                        spec.name,
+                        "required field is missing",
+                        f"Add '{spec.name}' ({spec.description}).",
+                    )
+                )
             continue
         ok = isinstance(value, spec.type) and not (isinstance(value, bool) and spec.type is not bool)
         if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
-            issues.append(DataIssue(source, line, spec.name,
-                                    f"expected {TYPE_NAMES.get(spec.type, spec.type.__name__)}, "
-                                    f"got {type(value).__name__} {str(value)[:40]!r}",
-                                    f"Give '{spec.name}' as {TYPE_NAMES.get(spec.type, spec.type.__name__)}."))
+            issues.append(
+                DataIssue(
+                    source,
+                    line,
+                    spec.name,
+                    f"expected {TYPE_NAMES.get(spec.type, spec.type.__name__)}, "
+                    f"got {type(value).__name__} {str(value)[:40]!r}",
+                    f"Give '{spec.name}' as {TYPE_NAMES.get(spec.type, spec.type.__name__)}.",
+                )
+            )
             continue
-        if spec.nonempty and spec.required and isinstance(value, str | list) and not (
-            value.strip() if isinstance(value, str) else value
+        if (
+            spec.nonempty
+            and spec.required
+            and isinstance(value, str | list)
+            and not (value.strip() if isinstance(value, str) else value)
         ):
-            issues.append(DataIssue(source, line, spec.name, "is empty", f"Fill in '{spec.name}' or drop the row."))
+            issues.append(
+                DataIssue(source, line, spec.name, "is empty", f"Fill in '{spec.name}' or drop the row.")
+            )
     return issues
 
 
@@ -193,8 +274,17 @@ def split(
     if n_out == 0:
         return list(rows), [], False
     if n_out >= len(rows):
-        raise DataError([DataIssue("(split)", None, None, f"cannot hold out {n_out} of {len(rows)} rows",
-                                   "Give more rows or a smaller test/validation size.")])
+        raise DataError(
+            [
+                DataIssue(
+                    "(split)",
+                    None,
+                    None,
+                    f"cannot hold out {n_out} of {len(rows)} rows",
+                    "Give more rows or a smaller test/validation size.",
+                )
+            ]
+        )
     labels = [row[label_field] for row in rows] if label_field else None
     stratify = None
     if labels is not None:
@@ -202,6 +292,8 @@ def split(
         if min(counts.values()) >= 2 and n_out >= len(counts) and len(rows) - n_out >= len(counts):
             stratify = labels
         else:
-            log.warning("split is not stratified: some label has fewer than 2 rows or the held-out set is too small")
+            log.warning(
+                "split is not stratified: some label has fewer than 2 rows or the held-out set is too small"
+            )
     kept, held = train_test_split(list(rows), test_size=n_out, random_state=seed, stratify=stratify)
     return kept, held, stratify is not None

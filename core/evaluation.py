@@ -25,7 +25,12 @@ def prediction_records(
     """One record per held-out row with every model's raw output and time."""
     records = []
     for i, (row, reference) in enumerate(zip(rows, references, strict=True)):
-        record: dict[str, Any] = {"index": i, "line": row.get("_line"), "row": _public(row), "reference": reference}
+        record: dict[str, Any] = {
+            "index": i,
+            "line": row.get("_line"),
+            "row": _public(row),
+            "reference": reference,
+        }
         for name, pairs in outputs.items():
             text, seconds = pairs[i]
             record[name] = {"raw": text, "seconds": seconds}
@@ -39,7 +44,9 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 def read_predictions(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
-        raise ScenarioPackError(f"{path} not found: this run has no predictions yet. Run 'scenario run' first.")
+        raise ScenarioPackError(
+            f"{path} not found: this run has no predictions yet. Run 'scenario run' first."
+        )
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
@@ -54,7 +61,9 @@ def score(scenario: Scenario, context: Any, records: list[dict[str, Any]], model
         values = scenario.score(parsed, row, context)
         record[model]["parsed"] = parsed
         record[model]["scores"] = values
-        scored.append(Scored(row=row, raw=raw, parsed=parsed, scores=values, seconds=record[model]["seconds"]))
+        scored.append(
+            Scored(row=row, raw=raw, parsed=parsed, scores=values, seconds=record[model]["seconds"])
+        )
     return scored
 
 
@@ -79,13 +88,18 @@ def compare_models(
             "tuned": _clean(entry["tuned"]),
             "delta": _clean(entry["delta"]),
             "ci95": [_clean(x) for x in entry["ci95"]],
-            "verdict": entry["verdict"] if len(base) >= MIN_ROWS_FOR_INTERVAL else f"{entry['verdict']} (few rows)",
+            "verdict": entry["verdict"]
+            if len(base) >= MIN_ROWS_FOR_INTERVAL
+            else f"{entry['verdict']} (few rows)",
         }
     return out
 
 
-def examples_by_gain(records: list[dict[str, Any]], score_key: str, count: int) -> dict[str, list[dict[str, Any]]]:
+def examples_by_gain(
+    records: list[dict[str, Any]], score_key: str, count: int
+) -> dict[str, list[dict[str, Any]]]:
     """The rows where tuning helped most and hurt most on one per-example score."""
+
     def gain(record: dict[str, Any]) -> float:
         return record["tuned"]["scores"].get(score_key, 0.0) - record["base"]["scores"].get(score_key, 0.0)
 

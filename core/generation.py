@@ -24,7 +24,10 @@ def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
 
 
 def render_prompts(tokenizer: Any, examples: list[Example]) -> list[str]:
-    return [tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True) for ex in examples]
+    return [
+        tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
+        for ex in examples
+    ]
 
 
 def generate(

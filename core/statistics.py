@@ -27,8 +27,13 @@ class Comparison:
     verdict: str  # improved | regressed | no clear change | not comparable
 
     def as_dict(self) -> dict[str, float | str]:
-        return {"base": self.base, "tuned": self.tuned, "delta": self.delta,
-                "ci95": [self.low, self.high], "verdict": self.verdict}
+        return {
+            "base": self.base,
+            "tuned": self.tuned,
+            "delta": self.delta,
+            "ci95": [self.low, self.high],
+            "verdict": self.verdict,
+        }
 
 
 def verdict(low: float, high: float, direction: str) -> str:
@@ -41,7 +46,9 @@ def verdict(low: float, high: float, direction: str) -> str:
     return "no clear change"
 
 
-def compare(metric: Metric, base: Sequence[Scored], tuned: Sequence[Scored], resamples: int, seed: int) -> Comparison:
+def compare(
+    metric: Metric, base: Sequence[Scored], tuned: Sequence[Scored], resamples: int, seed: int
+) -> Comparison:
     """Point estimates on all rows; a 95% percentile interval of the paired delta by bootstrap."""
     b, t = metric.aggregate(base), metric.aggregate(tuned)
     n = len(base)

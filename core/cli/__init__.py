@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import click
 
@@ -13,19 +12,45 @@ from .run_dir_commands import eval_command, report_command
 from .scenario_commands import ScenarioGroup, list_command, run_for, validate_for
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ScenarioCLI(click.Group):
+    """Maps the project's errors to one clear line and exit code 2; tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> None:
+        try:
+            return super().invoke(ctx)
+        except ScenarioPackError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted. Re-run the same command with --resume to continue from the last checkpoint.",
+                err=True,
+            )
+            ctx.exit(130)
+
+
+@click.group(cls=ScenarioCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Fine-tune a small language model for one business scenario and measure whether it helped."""
+    _quiet_libraries()
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 cli.add_command(list_command)
-cli.add_command(ScenarioGroup("run", run_for, help="Validate, evaluate base, fine-tune, evaluate tuned, report."))
-cli.add_command(ScenarioGroup("validate", validate_for, help="Check a data file against a scenario's schema."))
+cli.add_command(
+    ScenarioGroup("run", run_for, help="Validate, evaluate base, fine-tune, evaluate tuned, report.")
+)
+cli.add_command(
+    ScenarioGroup("validate", validate_for, help="Check a data file against a scenario's schema.")
+)
 cli.add_command(eval_command)
 cli.add_command(report_command)
 
@@ -41,22 +66,4 @@ def _quiet_libraries() -> None:
 
 
 def main() -> None:
-    _quiet_libraries()
-    debug = "--debug" in sys.argv[1:]
-    try:
-        cli.main(standalone_mode=False)
-    except ScenarioPackError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("interrupted.", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted. Re-run the same command with --resume to continue from the last checkpoint.",
-                   err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    cli(prog_name="scenario")

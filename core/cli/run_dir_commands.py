@@ -15,8 +15,10 @@ RUN_DIR = click.argument("run_dir", type=click.Path(path_type=Path, file_okay=Fa
 def _read_report(run_dir: Path) -> dict:
     path = run_dir / "report.json"
     if not path.exists():
-        raise ScenarioPackError(f"{path} not found: '{run_dir}' is not a finished run folder. "
-                                "Pass the folder that 'scenario run' printed.")
+        raise ScenarioPackError(
+            f"{path} not found: '{run_dir}' is not a finished run folder. "
+            "Pass the folder that 'scenario run' printed."
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -39,15 +41,24 @@ def eval_command(run_dir: Path) -> None:
     context = scenario.build_context(parts["train"], config["scenario"], train_file)
     test_file = old["data"]["test_file"]
     prepared = Prepared(
-        scenario, config, data.Dataset(train_file, [], old["data"]["train_sha256"]),
+        scenario,
+        config,
+        data.Dataset(train_file, [], old["data"]["train_sha256"]),
         data.Dataset(Path(test_file), [], old["data"]["test_sha256"]) if test_file else None,
-        parts["train"], parts["val"], parts["test"], context, old["data"]["stratified"],
-        old["data"]["duplicates_dropped"], old.get("warnings", []),
+        parts["train"],
+        parts["val"],
+        parts["test"],
+        context,
+        old["data"]["stratified"],
+        old["data"]["duplicates_dropped"],
+        old.get("warnings", []),
     )
     report = rescore(run_dir, scenario, prepared)
     click.echo(f"re-scored {len(parts['test'])} rows; report: {run_dir / 'report.html'}")
     primary = report["metrics"][report["primary_metric"]]
-    click.echo(f"{report['primary_metric']}: base {primary['base']} tuned {primary['tuned']} ({primary['verdict']})")
+    click.echo(
+        f"{report['primary_metric']}: base {primary['base']} tuned {primary['tuned']} ({primary['verdict']})"
+    )
 
 
 @click.command("report")

@@ -73,7 +73,9 @@ class ScenarioGroup(click.Group):
             raise click.UsageError(str(exc)) from exc
 
 
-def _overrides(flags: dict[str, Any], scenario: Scenario, set_items: tuple[str, ...]) -> list[tuple[str, dict]]:
+def _overrides(
+    flags: dict[str, Any], scenario: Scenario, set_items: tuple[str, ...]
+) -> list[tuple[str, dict]]:
     layer: dict[str, dict[str, Any]] = {}
     for flag, dotted, _, _ in COMMON_FLAGS:
         value = flags.get(flag.lstrip("-").replace("-", "_"))
@@ -93,16 +95,26 @@ def _scenario_options(scenario: Scenario) -> list[click.Option]:
     options = []
     for key, default in scenario.defaults().get("scenario", {}).items():
         kind = type(default) if default is not None and not isinstance(default, list | dict) else str
-        options.append(click.Option([f"--{key.replace('_', '-')}", f"scenario_{key}"], type=kind, default=None,
-                                    help=scenario.option_help.get(key, f"scenario setting '{key}'")))
+        options.append(
+            click.Option(
+                [f"--{key.replace('_', '-')}", f"scenario_{key}"],
+                type=kind,
+                default=None,
+                help=scenario.option_help.get(key, f"scenario setting '{key}'"),
+            )
+        )
     return options
 
 
 def _common_params(include: Callable[[str], bool]) -> list[click.Parameter]:
     params: list[click.Parameter] = [
         click.Option(["--data"], type=click.Path(path_type=Path), required=True, help="training rows"),
-        click.Option(["--test"], type=click.Path(path_type=Path), help="held-out rows (default: split from --data)"),
-        click.Option(["--config", "config_file"], type=click.Path(path_type=Path), help="run.yaml with overrides"),
+        click.Option(
+            ["--test"], type=click.Path(path_type=Path), help="held-out rows (default: split from --data)"
+        ),
+        click.Option(
+            ["--config", "config_file"], type=click.Path(path_type=Path), help="run.yaml with overrides"
+        ),
         click.Option(["--set", "set_items"], multiple=True, help="section.key=value (repeatable)"),
         click.Option(["--quiet", "-q"], is_flag=True, help="print only the result"),
     ]
@@ -113,8 +125,11 @@ def _common_params(include: Callable[[str], bool]) -> list[click.Parameter]:
 
 
 def resolve_config(scenario: Scenario, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return config_mod.resolve(scenario.defaults(), kwargs.get("config_file"),
-                              _overrides(kwargs, scenario, kwargs.get("set_items", ())))
+    return config_mod.resolve(
+        scenario.defaults(),
+        kwargs.get("config_file"),
+        _overrides(kwargs, scenario, kwargs.get("set_items", ())),
+    )
 
 
 @contextlib.contextmanager
@@ -141,16 +156,22 @@ def validate_for(scenario: Scenario) -> click.Command:
         prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
         tokenizer = load_tokenizer(config["model"]["name"])
         stats = measure_tokens(prepared, tokenizer)
-        click.echo(f"{kwargs['data']}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'")
-        click.echo(f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
-                   f"{' (stratified)' if prepared.stratified else ''}")
+        click.echo(
+            f"{kwargs['data']}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'"
+        )
+        click.echo(
+            f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
+            f"{' (stratified)' if prepared.stratified else ''}"
+        )
         if scenario.label_field:
             counts = Counter(r[scenario.label_field] for r in prepared.train_set.rows)
             click.echo(f"{scenario.label_field}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
         t = stats["token_lengths"]
-        click.echo(f"tokens per example ({config['model']['name']}): min {t['min']}, median {t['median']}, "
-                   f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
-                   f"{config['data']['max_length']}")
+        click.echo(
+            f"tokens per example ({config['model']['name']}): min {t['min']}, median {t['median']}, "
+            f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
+            f"{config['data']['max_length']}"
+        )
         for warning in prepared.warnings:
             click.echo(f"warning: {warning}")
 
@@ -160,8 +181,8 @@ def validate_for(scenario: Scenario) -> click.Command:
 
 def run_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        from ..pipeline import Timer, default_run_dir, run
         from ..models import load_tokenizer
+        from ..pipeline import Timer, default_run_dir, run
         from ..prepare import measure_tokens, prepare
 
         quiet = kwargs["quiet"]
@@ -174,23 +195,35 @@ def run_for(scenario: Scenario) -> click.Command:
         run_dir = Path(config["run"]["output"]) if config["run"]["output"] else default_run_dir(scenario.name)
         config["run"]["output"] = str(run_dir)
         if not quiet:
-            click.echo(f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
-                       f"{len(prepared.test)} test rows; writing to {run_dir}")
+            click.echo(
+                f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
+                f"{len(prepared.test)} test rows; writing to {run_dir}"
+            )
         with progress_bar(quiet) as bar:
             report = run(prepared, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer)
         _print_summary(report, run_dir)
 
-    params = _common_params(lambda flag: True) + _scenario_options(scenario) + [
-        click.Option(["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"),
-    ]
+    params = (
+        _common_params(lambda flag: True)
+        + _scenario_options(scenario)
+        + [
+            click.Option(
+                ["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"
+            ),
+        ]
+    )
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
 def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
-    click.echo(f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)")
+    click.echo(
+        f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)"
+    )
     for name, e in report["metrics"].items():
         star = "*" if e["primary"] else " "
         base = "n/a" if e["base"] is None else f"{e['base']:.3f}"
         tuned = "n/a" if e["tuned"] is None else f"{e['tuned']:.3f}"
-        click.echo(f"{star} {name:<22} base {base:>8}  tuned {tuned:>8}  ({e['direction']} is better) {e['verdict']}")
+        click.echo(
+            f"{star} {name:<22} base {base:>8}  tuned {tuned:>8}  ({e['direction']} is better) {e['verdict']}"
+        )
     click.echo(f"time {report['timings']['total']:.0f} s, peak memory {report['peak_memory_gib']:.2f} GiB")

@@ -62,27 +62,47 @@ class SupportScenario(Scenario):
         return context.retriever.search(self.query(row), context.settings["top_k"])
 
     # -- hooks -------------------------------------------------------------------------
-    def build_context(self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path) -> Any:
+    def build_context(
+        self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
+    ) -> Any:
         location = Path(settings["docs"]) if settings.get("docs") else data_path.parent / "docs"
         use_docs = settings.get("docs") is not None or location.is_dir()
         passages = retrieval.load_docs(location) if use_docs else []
         intents = sorted({row["intent"] for row in train_rows})
-        return SupportContext(intents, retrieval.Retriever(passages) if passages else None,
-                              location if passages else None, settings)
+        return SupportContext(
+            intents,
+            retrieval.Retriever(passages) if passages else None,
+            location if passages else None,
+            settings,
+        )
 
     def check_rows(self, rows: list[dict[str, Any]], context: SupportContext, source: str) -> list[DataIssue]:
         known = set(context.intents)
-        return [DataIssue(source, row.get("_line"), "intent", f"intent '{row['intent']}' never occurs in the "
-                          "training rows, so the model cannot learn it",
-                          f"Use one of {', '.join(context.intents)}, or add training rows with this intent.")
-                for row in rows if row["intent"] not in known]
+        return [
+            DataIssue(
+                source,
+                row.get("_line"),
+                "intent",
+                f"intent '{row['intent']}' never occurs in the training rows, so the model cannot learn it",
+                f"Use one of {', '.join(context.intents)}, or add training rows with this intent.",
+            )
+            for row in rows
+            if row["intent"] not in known
+        ]
 
     def format(self, row: dict[str, Any], context: SupportContext) -> Example:
         words = context.settings["passage_words"]
-        docs = [{"title": p.title, "text": retrieval.clip_words(p.text, words)} for p in self.passages(row, context)]
+        docs = [
+            {"title": p.title, "text": retrieval.clip_words(p.text, words)}
+            for p in self.passages(row, context)
+        ]
         return self.template.render(
-            intents=context.intents, docs=docs, subject=row.get("subject") or "", ticket=row["ticket"].strip(),
-            intent=row["intent"], response=row["response"].strip(),
+            intents=context.intents,
+            docs=docs,
+            subject=row.get("subject") or "",
+            ticket=row["ticket"].strip(),
+            intent=row["intent"],
+            response=row["response"].strip(),
         )
 
     def parse(self, text: str, context: SupportContext) -> dict[str, Any]:
@@ -91,10 +111,7 @@ class SupportScenario(Scenario):
         if intent not in context.intents:
             intent = UNKNOWN
         reply_match = REPLY_MARK.search(text)
-        if reply_match:
-            reply = text[reply_match.end():]
-        else:
-            reply = INTENT_LINE.sub("", text)
+        reply = text[reply_match.end() :] if reply_match else INTENT_LINE.sub("", text)
         return {"intent": intent, "reply": reply.strip(), "format_ok": bool(match and reply_match)}
 
     def score(self, parsed: dict[str, Any], row: dict[str, Any], context: SupportContext) -> dict[str, float]:
@@ -108,20 +125,35 @@ class SupportScenario(Scenario):
             "format_ok": float(parsed["format_ok"]),
         }
 
-    def details(self, base: Sequence[Scored], tuned: Sequence[Scored], context: SupportContext) -> dict[str, Any]:
+    def details(
+        self, base: Sequence[Scored], tuned: Sequence[Scored], context: SupportContext
+    ) -> dict[str, Any]:
         gold = [ex.row["intent"] for ex in base]
-        tables = {name: per_label_f1([ex.parsed["intent"] for ex in runs], gold, context.intents)
-                  for name, runs in (("base", base), ("tuned", tuned))}
-        rows = [[label, tables["base"][label]["f1"], tables["tuned"][label]["f1"], tables["tuned"][label]["support"]]
-                for label in context.intents]
-        return {"Intent F1 per label": {"columns": ["intent", "base F1", "tuned F1", "test rows"], "rows": rows}}
+        tables = {
+            name: per_label_f1([ex.parsed["intent"] for ex in runs], gold, context.intents)
+            for name, runs in (("base", base), ("tuned", tuned))
+        }
+        rows = [
+            [
+                label,
+                tables["base"][label]["f1"],
+                tables["tuned"][label]["f1"],
+                tables["tuned"][label]["support"],
+            ]
+            for label in context.intents
+        ]
+        return {
+            "Intent F1 per label": {"columns": ["intent", "base F1", "tuned F1", "test rows"], "rows": rows}
+        }
 
     def context_summary(self, context: SupportContext) -> dict[str, Any]:
         out: dict[str, Any] = {"intents": ", ".join(context.intents)}
         if context.retriever:
             out.update(retrieval.summary(context.retriever.passages, context.docs_location))
-            out["retrieval"] = f"TF-IDF, top {context.settings['top_k']} passage(s) of up to " \
-                               f"{context.settings['passage_words']} words in each prompt"
+            out["retrieval"] = (
+                f"TF-IDF, top {context.settings['top_k']} passage(s) of up to "
+                f"{context.settings['passage_words']} words in each prompt"
+            )
         else:
             out["docs"] = "none (no --docs and no docs/ folder beside the data file)"
         return out
@@ -174,20 +206,57 @@ scenario = SupportScenario(
         "automation_rouge": "ROUGE-L a reply needs (with the right intent) to count as automated",
     },
     metrics=(
-        Metric("intent_accuracy", "higher", "share of tickets whose intent is named correctly", _intent_accuracy,
-               primary=True),
-        Metric("intent_macro_f1", "higher", "macro-averaged F1 over the intents present in the test rows",
-               _intent_macro_f1),
-        Metric("reply_rouge_l", "higher", "ROUGE-L F1 of the reply against the agent's reply (stemmed)",
-               mean_of("rouge_l")),
-        Metric("reply_bleu", "higher", "corpus BLEU of the replies against the agent's replies (sacrebleu)", _bleu),
-        Metric("grounding_rate", "higher", "share of replies stating a fact (number or content trigram) from the "
-               "retrieved docs that the ticket did not contain", mean_of("grounded")),
-        Metric("automation_rate", "higher", "share of tickets with the right intent and a reply whose ROUGE-L "
-               "clears the automation threshold", mean_of("automated")),
-        Metric("format_rate", "higher", "share of answers in the 'Intent: ... / Reply: ...' format",
-               mean_of("format_ok")),
-        Metric("seconds_per_answer", "lower", "generation time per answer (batched, this machine)", _seconds,
-               range=None),
+        Metric(
+            "intent_accuracy",
+            "higher",
+            "share of tickets whose intent is named correctly",
+            _intent_accuracy,
+            primary=True,
+        ),
+        Metric(
+            "intent_macro_f1",
+            "higher",
+            "macro-averaged F1 over the intents present in the test rows",
+            _intent_macro_f1,
+        ),
+        Metric(
+            "reply_rouge_l",
+            "higher",
+            "ROUGE-L F1 of the reply against the agent's reply (stemmed)",
+            mean_of("rouge_l"),
+        ),
+        Metric(
+            "reply_bleu",
+            "higher",
+            "corpus BLEU of the replies against the agent's replies (sacrebleu)",
+            _bleu,
+        ),
+        Metric(
+            "grounding_rate",
+            "higher",
+            "share of replies stating a fact (number or content trigram) from the "
+            "retrieved docs that the ticket did not contain",
+            mean_of("grounded"),
+        ),
+        Metric(
+            "automation_rate",
+            "higher",
+            "share of tickets with the right intent and a reply whose ROUGE-L "
+            "clears the automation threshold",
+            mean_of("automated"),
+        ),
+        Metric(
+            "format_rate",
+            "higher",
+            "share of answers in the 'Intent: ... / Reply: ...' format",
+            mean_of("format_ok"),
+        ),
+        Metric(
+            "seconds_per_answer",
+            "lower",
+            "generation time per answer (batched, this machine)",
+            _seconds,
+            range=None,
+        ),
     ),
 )

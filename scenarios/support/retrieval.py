@@ -35,8 +35,10 @@ def _split_markdown(text: str, source: str) -> list[Passage]:
             body.append(line.strip())
     if body:
         passages.append((title, body))
-    return [Passage(" - ".join(t for t in (doc_title, head) if t) or Path(source).stem, " ".join(lines), source)
-            for head, lines in passages]
+    return [
+        Passage(" - ".join(t for t in (doc_title, head) if t) or Path(source).stem, " ".join(lines), source)
+        for head, lines in passages
+    ]
 
 
 def _read_jsonl(path: Path) -> list[Passage]:
@@ -47,19 +49,41 @@ def _read_jsonl(path: Path) -> list[Passage]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError([DataIssue(str(path), number, None, f"invalid JSON ({exc.msg})", "Fix this line.")]) from exc
+            raise DataError(
+                [DataIssue(str(path), number, None, f"invalid JSON ({exc.msg})", "Fix this line.")]
+            ) from exc
         if not isinstance(item, dict) or not str(item.get("text", "")).strip():
-            raise DataError([DataIssue(str(path), number, "text", "missing or empty",
-                                       'Each docs line needs {"text": ..., "title": ...}.')])
-        passages.append(Passage(str(item.get("title", path.stem)), str(item["text"]).strip(), f"{path}:{number}"))
+            raise DataError(
+                [
+                    DataIssue(
+                        str(path),
+                        number,
+                        "text",
+                        "missing or empty",
+                        'Each docs line needs {"text": ..., "title": ...}.',
+                    )
+                ]
+            )
+        passages.append(
+            Passage(str(item.get("title", path.stem)), str(item["text"]).strip(), f"{path}:{number}")
+        )
     return passages
 
 
 def load_docs(location: Path) -> list[Passage]:
     """Read a docs folder or file (.md/.txt split by sections, .jsonl with a text field)."""
     if not location.exists():
-        raise DataError([DataIssue(str(location), None, None, "docs path not found",
-                                   "Pass an existing folder or file to --docs.")])
+        raise DataError(
+            [
+                DataIssue(
+                    str(location),
+                    None,
+                    None,
+                    "docs path not found",
+                    "Pass an existing folder or file to --docs.",
+                )
+            ]
+        )
     files = sorted(p for p in location.rglob("*") if p.is_file()) if location.is_dir() else [location]
     passages: list[Passage] = []
     for path in files:
@@ -70,10 +94,21 @@ def load_docs(location: Path) -> list[Passage]:
             elif suffix == ".jsonl":
                 passages.extend(_read_jsonl(path))
         except UnicodeDecodeError as exc:
-            raise DataError([DataIssue(str(path), None, None, "not UTF-8 text", "Re-save it as UTF-8.")]) from exc
+            raise DataError(
+                [DataIssue(str(path), None, None, "not UTF-8 text", "Re-save it as UTF-8.")]
+            ) from exc
     if not passages:
-        raise DataError([DataIssue(str(location), None, None, "no readable documentation text found",
-                                   "Give .md, .txt or .jsonl files with text in them.")])
+        raise DataError(
+            [
+                DataIssue(
+                    str(location),
+                    None,
+                    None,
+                    "no readable documentation text found",
+                    "Give .md, .txt or .jsonl files with text in them.",
+                )
+            ]
+        )
     return passages
 
 

@@ -1,0 +1,166 @@
+"""The user's path through the CLI, on the tiny model: exit codes, messages, files written."""
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from scenario_pack.core.cli import cli
+
+from tests.conftest import write_jsonl
+
+QUICK = [
+    "--max-steps",
+    "2",
+    "--batch-size",
+    "4",
+    "--set",
+    "eval.max_new_tokens=8",
+    "--set",
+    "eval.bootstrap=50",
+    "--quiet",
+]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = invoke(
+        "run",
+        "support",
+        "--data",
+        str(support_dir / "tickets.jsonl"),
+        "--model",
+        str(tiny_model),
+        "--output",
+        str(out),
+        *QUICK,
+    )
+    assert result.exit_code == 0, result.output
+    for name in (
+        "report.json",
+        "report.md",
+        "report.html",
+        "predictions.jsonl",
+        "config.yaml",
+        "train_log.jsonl",
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "data/test.jsonl",
+    ):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["primary_metric"] == "intent_accuracy"
+    assert report["data"]["rows"] == {"train": 86, "validation": 10, "test": 24}
+    assert report["metrics"]["seconds_per_answer"]["direction"] == "lower"
+    assert report["training"]["steps"] == 2 and report["training"]["loss_curves"]["train"]
+    assert report["context"]["passages"] > 10  # docs/ beside the data file were found
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 24 and {"raw", "parsed", "scores"} <= set(predictions[0]["tuned"])
+    assert "intent_accuracy" in result.output and "report:" in result.output
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "Intent F1 per label" in html
+    assert not (out / "checkpoints").exists()
+
+    # re-scoring and re-rendering need no model
+    rescored = invoke("eval", str(out))
+    assert rescored.exit_code == 0 and "re-scored 24 rows" in rescored.output
+    (out / "report.md").unlink()
+    assert invoke("report", str(out)).exit_code == 0 and (out / "report.md").exists()
+
+
+def test_adapter_loads_with_peft(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "run"
+    assert (
+        invoke(
+            "run",
+            "support",
+            "--data",
+            str(support_dir / "tickets.jsonl"),
+            "--model",
+            str(tiny_model),
+            "--output",
+            str(out),
+            "--limit",
+            "60",
+            *QUICK,
+        ).exit_code
+        == 0
+    )
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), out / "adapter")
+    assert any("lora_A" in name for name, _ in model.named_parameters())
+
+
+def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path, tiny_model: Path) -> None:
+    data = write_jsonl(tmp_path / "t.jsonl", [{"ticket": "hi", "intent": "x"}] * 3)
+    out = tmp_path / "run"
+    for command in ("run", "validate"):
+        result = invoke(
+            command, "support", "--data", str(data), "--model", str(tiny_model), "--output", str(out)
+        )
+        assert result.exit_code == 2, result.output
+        assert f"{data}:1 field 'response': required field is missing" in result.output
+        assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_test_file_overlap_and_unknown_labels_are_refused(
+    support_dir: Path, tmp_path: Path, support_rows: list[dict]
+) -> None:
+    data = support_dir / "tickets.jsonl"
+    leaked = write_jsonl(tmp_path / "test.jsonl", support_rows[:2])
+    result = invoke("validate", "support", "--data", str(data), "--test", str(leaked))
+    assert result.exit_code == 2 and "also appears in the training data" in result.output
+    unknown = write_jsonl(tmp_path / "test2.jsonl", [{**support_rows[200], "intent": "haunted_toaster"}])
+    result = invoke("validate", "support", "--data", str(data), "--test", str(unknown))
+    assert (
+        result.exit_code == 2
+        and "intent 'haunted_toaster' never occurs in the training rows" in result.output
+    )
+
+
+def test_validate_reports_counts_and_tokens(support_dir: Path, tiny_model: Path) -> None:
+    result = invoke(
+        "validate",
+        "support",
+        "--data",
+        str(support_dir / "tickets.jsonl"),
+        "--model",
+        str(tiny_model),
+        "--max-length",
+        "64",
+    )
+    assert result.exit_code == 2  # a prompt alone is longer than 64 tokens: nothing would be trained
+    assert "no answer token would be trained" in result.output
+    result = invoke(
+        "validate", "support", "--data", str(support_dir / "tickets.jsonl"), "--model", str(tiny_model)
+    )
+    assert result.exit_code == 0, result.output
+    assert "120 rows valid" in result.output and "tokens per example" in result.output
+    assert "would be truncated at max_length 512" in result.output
+
+
+def test_unknown_scenario_and_config_errors(support_dir: Path, tmp_path: Path) -> None:
+    result = invoke("run", "suport", "--data", "x.jsonl")
+    assert result.exit_code == 2 and "Did you mean 'support'" in result.output
+    result = invoke(
+        "validate", "support", "--data", str(support_dir / "tickets.jsonl"), "--set", "train.lrr=1"
+    )
+    assert result.exit_code == 2 and "Did you mean 'lr'" in result.output
+
+
+def test_missing_model_is_explained(support_dir: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "validate",
+        "support",
+        "--data",
+        str(support_dir / "tickets.jsonl"),
+        "--model",
+        str(tmp_path / "no-such-model"),
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output

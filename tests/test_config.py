@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+from scenario_pack.core import config
+from scenario_pack.core.errors import ConfigError
+
+SCENARIO_DEFAULTS = {"train": {"epochs": 2, "lr": 5e-4}, "scenario": {"top_k": 1, "docs": None}}
+
+
+def test_layers_apply_in_order(tmp_path: Path) -> None:
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text("train:\n  lr: 1.0e-4\n  batch_size: 4\nscenario:\n  top_k: 3\n")
+    resolved = config.resolve(
+        SCENARIO_DEFAULTS,
+        run_yaml,
+        [
+            ("command line", {"train": {"batch_size": 2}}),
+            ("--set", config.parse_set(["eval.max_new_tokens=7"])),
+        ],
+    )
+    assert resolved["train"]["epochs"] == 2  # scenario default beats core default
+    assert resolved["train"]["lr"] == 1e-4  # file beats scenario default
+    assert resolved["train"]["batch_size"] == 2  # command line beats file
+    assert resolved["eval"]["max_new_tokens"] == 7
+    assert resolved["scenario"]["top_k"] == 3
+    assert resolved["train"]["lora_r"] == config.CORE_SCHEMA["train"]["lora_r"].default
+
+
+def test_all_errors_reported_together_with_suggestions(tmp_path: Path) -> None:
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text("trian:\n  lr: 1\ntrain:\n  epochz: 3\n  batch_size: many\n")
+    with pytest.raises(ConfigError) as info:
+        config.resolve(SCENARIO_DEFAULTS, run_yaml)
+    message = str(info.value)
+    assert "unknown section 'trian'. Did you mean 'train'?" in message
+    assert "train.epochz is not a known key. Did you mean 'epochs'?" in message
+    assert "train.batch_size: expected int, got 'many'" in message
+
+
+def test_scenario_keys_are_checked() -> None:
+    with pytest.raises(ConfigError, match="scenario.top_kk is not a known key. Did you mean 'top_k'"):
+        config.resolve(SCENARIO_DEFAULTS, None, [("--set", config.parse_set(["scenario.top_kk=2"]))])
+
+
+def test_bad_values_and_combinations() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.resolve(
+            {}, None, [("x", {"train": {"method": "qlora", "max_steps": 0}, "data": {"test_size": 1.5}})]
+        )
+    message = str(info.value)
+    assert "'qlora' is not one of lora, full, prompt-tuning" in message
+    assert "data.test_size=1.5" in message and "train.max_steps=0" in message
+
+
+def test_set_syntax_and_yaml_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        config.parse_set(["lr=3"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml:.*not valid YAML"):
+        config.resolve({}, bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.resolve({}, tmp_path / "missing.yaml")
+
+
+def test_saved_config_round_trips() -> None:
+    import yaml
+
+    resolved = config.resolve(SCENARIO_DEFAULTS)
+    assert yaml.safe_load(config.save(resolved)) == resolved

@@ -1,0 +1,57 @@
+"""The real default model, end to end through the CLI (minutes, not seconds)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SUPPORT_DATA
+
+
+@pytest.mark.slow
+def test_support_run_on_default_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-c",
+        "from scenario_pack.core.cli import main; main()",
+        "run",
+        "support",
+        "--data",
+        str(SUPPORT_DATA),
+        "--limit",
+        "120",
+        "--max-steps",
+        "6",
+        "--output",
+        str(out),
+        "--set",
+        "eval.max_new_tokens=48",
+        "--quiet",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["name"] == "smollm2-135m-instruct"
+    assert report["data"]["rows"]["test"] == 24
+    assert report["training"]["steps"] == 6 and report["training"]["final_eval_loss"] is not None
+    losses = report["training"]["loss_curves"]["train"]
+    assert losses[-1][1] < losses[0][1]  # six steps of LoRA already lower the completion loss
+    metrics = report["metrics"]
+    assert set(metrics) >= {
+        "intent_accuracy",
+        "intent_macro_f1",
+        "reply_rouge_l",
+        "reply_bleu",
+        "grounding_rate",
+        "automation_rate",
+        "seconds_per_answer",
+    }
+    for entry in metrics.values():
+        assert entry["direction"] in ("higher", "lower") and entry["verdict"]
+    # the tuned model has learned the answer format the metrics parse
+    assert metrics["format_rate"]["tuned"] > metrics["format_rate"]["base"]
+    assert "report:" in result.stdout and (out / "report.html").exists()
+    assert (out / "adapter" / "adapter_model.safetensors").exists()

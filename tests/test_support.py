@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+from scenario_pack.core import registry
+from scenario_pack.core.errors import DataError
+from scenario_pack.core.scenario import Scored
+from scenario_pack.scenarios.support import grounded, retrieval
+
+from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS
+
+SUPPORT = registry.load("support")
+SETTINGS = {"docs": None, "top_k": 1, "passage_words": 60, "automation_rouge": 0.3}
+ROWS = [
+    {
+        "ticket": "Where is my parcel? It has not moved for ages.",
+        "intent": "order_status",
+        "response": "Standard shipping takes 3-5 business days.",
+    },
+    {
+        "ticket": "I want to send the kettle back.",
+        "intent": "return_request",
+        "response": "You can return it within 30 days from delivery.",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def context():
+    return SUPPORT.build_context(ROWS, SETTINGS, SUPPORT_DATA)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "reply", "ok"),
+    [
+        ("Intent: order_status\nReply: It is on its way.", "order_status", "It is on its way.", True),
+        ("intent - Order Status\nreply: On its way.", "order_status", "On its way.", True),
+        ("**Intent:** return_request\n**Reply:** Sure.", "return_request", "Sure.", True),
+        ("Intent: teleportation\nReply: Hm.", "unknown", "Hm.", True),
+        ("Your order ships soon.", "unknown", "Your order ships soon.", False),
+    ],
+)
+def test_parse(context, text: str, intent: str, reply: str, ok: bool) -> None:
+    parsed = SUPPORT.parse(text, context)
+    assert (parsed["intent"], parsed["reply"], parsed["format_ok"]) == (intent, reply, ok)
+
+
+def test_format_renders_template_with_docs_and_labels(context) -> None:
+    example = SUPPORT.format(ROWS[1], context)
+    system, user = example.prompt[0]["content"], example.prompt[1]["content"]
+    assert "order_status, return_request" in system
+    assert "Documentation (" in user and user.endswith("Ticket: I want to send the kettle back.")
+    assert (
+        example.completion == "Intent: return_request\nReply: You can return it within 30 days from delivery."
+    )
+
+
+def test_retrieval_finds_the_relevant_policy() -> None:
+    retriever = retrieval.Retriever(retrieval.load_docs(SUPPORT_DOCS))
+    assert "Return" in retriever.search("how many days do I have to return my blender", 1)[0].title
+    assert "Drift" in retriever.search("my earbuds won't pair, how do I reset them", 1)[0].title
+
+
+def test_grounding_counts_doc_facts_not_echoes() -> None:
+    passage = retrieval.Passage("Returns", "Returns are accepted within 30 days from delivery.", "x")
+    assert grounded("You have 30 days to send it back.", [passage], "Can I return it?")
+    assert not grounded("You have 30 days to send it back.", [passage], "It's been 30 days, can I return?")
+    assert grounded("Items are accepted within 30 days from delivery.", [passage], "return?")
+    assert not grounded("We will look into it.", [passage], "return?")
+
+
+def test_metrics_on_hand_checked_examples(context) -> None:
+    def scored(row: dict, text: str) -> Scored:
+        parsed = SUPPORT.parse(text, context)
+        return Scored(row, text, parsed, SUPPORT.score(parsed, row, context), 0.5)
+
+    examples = [
+        scored(ROWS[0], "Intent: order_status\nReply: Standard shipping takes 3-5 business days."),
+        scored(ROWS[1], "Intent: order_status\nReply: No idea."),
+    ]
+    values = {m.name: m.aggregate(examples) for m in SUPPORT.metrics}
+    assert values["intent_accuracy"] == 0.5
+    # order_status: P=1/2, R=1 -> F1 2/3; return_request: F1 0 -> macro 1/3
+    assert values["intent_macro_f1"] == pytest.approx(1 / 3)
+    assert values["reply_rouge_l"] == pytest.approx(
+        0.5
+    )  # one exact reply (1.0), one with nothing shared (0.0)
+    assert values["automation_rate"] == 0.5
+    assert values["format_rate"] == 1.0
+    assert values["seconds_per_answer"] == 0.5
+    assert examples[0].scores["grounded"] == 1.0 and examples[1].scores["grounded"] == 0.0
+
+
+def test_unknown_intent_in_test_rows_is_an_error(context) -> None:
+    issues = SUPPORT.check_rows([{**ROWS[0], "intent": "refund_status", "_line": 7}], context, "test.jsonl")
+    assert len(issues) == 1
+    assert "test.jsonl:7 field 'intent': intent 'refund_status' never occurs in the training rows" in str(
+        issues[0]
+    )
+
+
+def test_docs_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="docs path not found"):
+        retrieval.load_docs(tmp_path / "missing")
+    (tmp_path / "empty.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(DataError, match="no readable documentation text"):
+        retrieval.load_docs(tmp_path)
+
+
+def test_sample_data_is_broad_and_grounded(support_rows: list[dict]) -> None:
+    from collections import Counter
+
+    intents = Counter(r["intent"] for r in support_rows)
+    assert len(support_rows) >= 400 and len(intents) >= 8 and min(intents.values()) >= 30
+    assert len({r["ticket"] for r in support_rows}) == len(support_rows)
+    context = SUPPORT.build_context(support_rows, SETTINGS, SUPPORT_DATA)
+    share = sum(grounded(r["response"], SUPPORT.passages(r, context), r["ticket"]) for r in support_rows)
+    assert share / len(support_rows) > 0.5  # the agents' own replies mostly use the retrieved docs

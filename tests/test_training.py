@@ -1,0 +1,121 @@
+"""Training on the tiny model: what is trained, and that the fast loss equals the plain one."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from scenario_pack.core import config as config_mod
+from scenario_pack.core import registry, training
+from scenario_pack.core.scenario import Example
+
+EXAMPLES = [
+    Example(
+        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "where is my order"}],
+        "Intent: order_status\nReply: it ships in 3-5 business days.",
+    ),
+    Example(
+        [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "i want to return the kettle i bought last week please"},
+        ],
+        "Intent: return_request\nReply: returns are free within 30 days.",
+    ),
+]
+
+
+def make_trainer(tiny_model: Path, tmp_path: Path, method: str = "lora"):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = config_mod.resolve(
+        {}, None, [("test", {"train": {"method": method, "max_steps": 1, "batch_size": 2}})]
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    import datasets
+
+    args = training.build_sft_config(config, tmp_path, "fp32", len(EXAMPLES), False, quiet=True)
+    return training._trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(training.to_records(EXAMPLES)),
+        processing_class=tokenizer,
+        peft_config=training.build_peft_config(config, str(tiny_model)),
+    ), tokenizer
+
+
+def test_only_completion_tokens_are_trained(tiny_model: Path, tmp_path: Path) -> None:
+    trainer, tokenizer = make_trainer(tiny_model, tmp_path)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    for row in range(2):
+        labels = batch["labels"][row]
+        trained = tokenizer.decode(labels[labels != -100])
+        assert trained.startswith("intent : ")  # the completion, lower-cased by the word-level tokenizer
+        assert "where is my order" not in trained and "be brief" not in trained
+        assert trained.endswith("<|im_end|>")  # the model learns to stop
+        prompt = tokenizer.decode(batch["input_ids"][row][labels == -100])
+        assert "be brief" in prompt
+
+
+def test_fast_loss_equals_plain_loss(tiny_model: Path, tmp_path: Path) -> None:
+    trainer, _ = make_trainer(tiny_model, tmp_path)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    model = trainer.model
+    model.eval()
+    with torch.no_grad():
+        plain = model(**batch).loss
+        fast_inputs = training.left_align(batch)
+        labels = fast_inputs.pop("labels")
+        fast = training.tail_loss(model(**fast_inputs), labels)
+    assert fast_inputs["logits_to_keep"] < batch["input_ids"].shape[1]  # prompt positions were skipped
+    assert fast.item() == pytest.approx(plain.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["lora", "full", "prompt-tuning"])
+def test_each_method_trains_and_lowers_loss(tiny_model: Path, tmp_path: Path, method: str) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = config_mod.resolve(
+        {},
+        None,
+        [
+            (
+                "test",
+                {
+                    "train": {
+                        "method": method,
+                        "max_steps": 6,
+                        "batch_size": 2,
+                        "lr": {"full": 1e-3}.get(method),
+                    }
+                },
+            )
+        ],
+    )
+    model, result = training.train(
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        AutoTokenizer.from_pretrained(tiny_model),
+        EXAMPLES * 2,
+        EXAMPLES,
+        config,
+        str(tiny_model),
+        tmp_path / method,
+        "fp32",
+        quiet=True,
+    )
+    losses = [e["loss"] for e in result.log_history if "loss" in e]
+    assert result.steps == 6 and losses[-1] < losses[0]
+    assert any("eval_loss" in e for e in result.log_history)
+    assert result.trainable_params < result.total_params or method == "full"
+
+
+def test_every_scenario_default_builds_trl_and_peft_configs(tmp_path: Path) -> None:
+    """An upstream rename of a TRL/PEFT field must fail here, not for a user."""
+    for name in registry.names():
+        scenario = registry.load(name)
+        for method in ("lora", "full", "prompt-tuning"):
+            config = config_mod.resolve(scenario.defaults(), None, [("t", {"train": {"method": method}})])
+            args = training.build_sft_config(config, tmp_path, "fp32", 100, True)
+            assert args.learning_rate == training.learning_rate(config)
+            assert args.gradient_checkpointing is False and args.max_length == config["data"]["max_length"]
+            peft_config = training.build_peft_config(config, "unused")
+            assert (peft_config is None) == (method == "full")
