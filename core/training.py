@@ -86,7 +86,13 @@ def build_sft_config(
     steps_per_epoch = math.ceil(n_train / (train["batch_size"] * train["grad_accum"]))
     total_steps = train["max_steps"] or max(1, math.ceil(steps_per_epoch * train["epochs"]))
     eval_every = max(1, math.ceil(total_steps / 4))
+    # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing (old name deprecated)
+    fields = SFTConfig.__dataclass_fields__
+    checkpointing = (
+        "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+    )
     return SFTConfig(
+        **{checkpointing: train["gradient_checkpointing"]},
         output_dir=str(output_dir),
         num_train_epochs=float(train["epochs"]),
         max_steps=train["max_steps"] or -1,
@@ -97,7 +103,6 @@ def build_sft_config(
         per_device_train_batch_size=train["batch_size"],
         per_device_eval_batch_size=train["batch_size"],
         gradient_accumulation_steps=train["grad_accum"],
-        gradient_checkpointing=train["gradient_checkpointing"],
         use_cpu=device == "cpu",  # transformers refuses bf16 on CPU unless told the CPU is the device
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -115,6 +120,7 @@ def build_sft_config(
         report_to="none",
         disable_tqdm=quiet,
         include_num_input_tokens_seen="non_padding",
+        prediction_loss_only=True,  # evaluation needs the loss only; keeping eval logits costs GBs
         dataloader_pin_memory=False,
     )
 
@@ -224,7 +230,10 @@ def train(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
-    if val_examples:
+    evaluated_last = any(
+        "eval_loss" in e and e.get("step") == trainer.state.global_step for e in trainer.state.log_history
+    )
+    if val_examples and not evaluated_last:
         trainer.evaluate()
     state = trainer.state
     result = TrainResult(

@@ -99,10 +99,8 @@ def test_adapter_loads_with_peft(tiny_model: Path, support_dir: Path, tmp_path: 
 def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path, tiny_model: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [{"ticket": "hi", "intent": "x"}] * 3)
     out = tmp_path / "run"
-    for command in ("run", "validate"):
-        result = invoke(
-            command, "support", "--data", str(data), "--model", str(tiny_model), "--output", str(out)
-        )
+    for extra in (["run", "support", "--output", str(out)], ["validate", "support"]):
+        result = invoke(*extra, "--data", str(data), "--model", str(tiny_model))
         assert result.exit_code == 2, result.output
         assert f"{data}:1 field 'response': required field is missing" in result.output
         assert "Traceback" not in result.output

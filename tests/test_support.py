@@ -12,12 +12,12 @@ SUPPORT = registry.load("support")
 SETTINGS = {"docs": None, "top_k": 1, "passage_words": 60, "automation_rouge": 0.3}
 ROWS = [
     {
-        "ticket": "Where is my parcel? It has not moved for ages.",
+        "ticket": "How long does shipping take for my parcel?",
         "intent": "order_status",
         "response": "Standard shipping takes 3-5 business days.",
     },
     {
-        "ticket": "I want to send the kettle back.",
+        "ticket": "I want to return the kettle.",
         "intent": "return_request",
         "response": "You can return it within 30 days from delivery.",
     },
@@ -25,8 +25,14 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def context():
-    return SUPPORT.build_context(ROWS, SETTINGS, SUPPORT_DATA)
+def context(tmp_path_factory: pytest.TempPathFactory):
+    """Two hand-written passages, so retrieval and grounding are checkable by hand."""
+    docs = tmp_path_factory.mktemp("docs") / "help.md"
+    docs.write_text(
+        "# Help\n## Shipping times\nStandard shipping takes 3-5 business days by UPS.\n"
+        "## Returns\nYou can return an item within 30 days from delivery.\n"
+    )
+    return SUPPORT.build_context(ROWS, {**SETTINGS, "docs": str(docs)}, SUPPORT_DATA)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +54,9 @@ def test_format_renders_template_with_docs_and_labels(context) -> None:
     example = SUPPORT.format(ROWS[1], context)
     system, user = example.prompt[0]["content"], example.prompt[1]["content"]
     assert "order_status, return_request" in system
-    assert "Documentation (" in user and user.endswith("Ticket: I want to send the kettle back.")
+    assert "Documentation (Help - Returns): You can return an item within 30 days" in user and user.endswith(
+        "Ticket: I want to send the kettle back."
+    )
     assert (
         example.completion == "Intent: return_request\nReply: You can return it within 30 days from delivery."
     )
@@ -56,7 +64,10 @@ def test_format_renders_template_with_docs_and_labels(context) -> None:
 
 def test_retrieval_finds_the_relevant_policy() -> None:
     retriever = retrieval.Retriever(retrieval.load_docs(SUPPORT_DOCS))
-    assert "Return" in retriever.search("how many days do I have to return my blender", 1)[0].title
+    assert (
+        "Return"
+        in retriever.search("what is the return window, how long do I have to send an item back", 1)[0].title
+    )
     assert "Drift" in retriever.search("my earbuds won't pair, how do I reset them", 1)[0].title
 
 

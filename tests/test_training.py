@@ -10,12 +10,15 @@ from scenario_pack.core.scenario import Example
 
 EXAMPLES = [
     Example(
-        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "where is my order"}],
+        [
+            {"role": "system", "content": "answer the customer"},
+            {"role": "user", "content": "where is my order"},
+        ],
         "Intent: order_status\nReply: it ships in 3-5 business days.",
     ),
     Example(
         [
-            {"role": "system", "content": "be brief"},
+            {"role": "system", "content": "answer the customer"},
             {"role": "user", "content": "i want to return the kettle i bought last week please"},
         ],
         "Intent: return_request\nReply: returns are free within 30 days.",
@@ -50,10 +53,10 @@ def test_only_completion_tokens_are_trained(tiny_model: Path, tmp_path: Path) ->
         labels = batch["labels"][row]
         trained = tokenizer.decode(labels[labels != -100])
         assert trained.startswith("intent : ")  # the completion, lower-cased by the word-level tokenizer
-        assert "where is my order" not in trained and "be brief" not in trained
+        assert "where is my order" not in trained and "answer the customer" not in trained
         assert trained.endswith("<|im_end|>")  # the model learns to stop
         prompt = tokenizer.decode(batch["input_ids"][row][labels == -100])
-        assert "be brief" in prompt
+        assert "answer the customer" in prompt
 
 
 def test_fast_loss_equals_plain_loss(tiny_model: Path, tmp_path: Path) -> None:
@@ -116,6 +119,6 @@ def test_every_scenario_default_builds_trl_and_peft_configs(tmp_path: Path) -> N
             config = config_mod.resolve(scenario.defaults(), None, [("t", {"train": {"method": method}})])
             args = training.build_sft_config(config, tmp_path, "fp32", 100, True)
             assert args.learning_rate == training.learning_rate(config)
-            assert args.gradient_checkpointing is False and args.max_length == config["data"]["max_length"]
+            assert not args.gradient_checkpointing and args.max_length == config["data"]["max_length"]
             peft_config = training.build_peft_config(config, "unused")
             assert (peft_config is None) == (method == "full")

@@ -16,7 +16,7 @@ from . import retrieval
 
 UNKNOWN = "unknown"
 INTENT_LINE = re.compile(r"^\W*intent\W*[:=\-]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-REPLY_MARK = re.compile(r"^\W*(reply|response|answer)\W*[:=\-]\s*", re.IGNORECASE | re.MULTILINE)
+REPLY_MARK = re.compile(r"^\W*(reply|response|answer)\W*?[:=\-]\**\s*", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
