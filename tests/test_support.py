@@ -55,7 +55,7 @@ def test_format_renders_template_with_docs_and_labels(context) -> None:
     system, user = example.prompt[0]["content"], example.prompt[1]["content"]
     assert "order_status, return_request" in system
     assert "Documentation (Help - Returns): You can return an item within 30 days" in user and user.endswith(
-        "Ticket: I want to send the kettle back."
+        "Ticket: I want to return the kettle."
     )
     assert (
         example.completion == "Intent: return_request\nReply: You can return it within 30 days from delivery."
