@@ -72,6 +72,43 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         raise
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _check_hub_model(name: str) -> None:
+    """Fail fast, with a fix, when a hub id is neither cached nor reachable (not after minutes of retries)."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except HFValidationError as exc:
+        raise ModelError(
+            f"'{name}' is neither a local folder nor a valid Hugging Face model id. "
+            f"Pass a checkpoint folder, an id like org/name, or '{DEFAULT_MODEL}'."
+        ) from exc
+    if isinstance(cached, str):
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if offline or not _hub_reachable():
+        raise ModelError(
+            f"model '{name}' is not in the local Hugging Face cache and the Hub cannot be reached"
+            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. Download it where there is a network "
+            "(huggingface-cli download NAME), pass a local checkpoint folder, or use the default "
+            f"'{DEFAULT_MODEL}'."
+        )
+    log.warning("model '%s' is not cached: downloading it from the Hugging Face Hub", name)
+
+
 def resolve(name: str) -> str:
     """Return a path or hub id for from_pretrained; convert the default GGUF model on first use."""
     if name == DEFAULT_MODEL:
@@ -92,7 +129,12 @@ def resolve(name: str) -> str:
         raise ModelError(
             f"model path '{name}' does not exist. Check the path, or use the default '{DEFAULT_MODEL}'."
         )
+    _check_hub_model(name)
     return name
+
+
+def needs_conversion(name: str) -> bool:
+    return name == DEFAULT_MODEL and not (cache_root() / "models" / DEFAULT_MODEL / "config.json").exists()
 
 
 def load_tokenizer(name: str) -> Any:

@@ -3,41 +3,29 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from scenario_pack.core.cli import cli
 
 from tests.conftest import write_jsonl
 
-QUICK = [
-    "--max-steps",
-    "2",
-    "--batch-size",
-    "4",
-    "--set",
-    "eval.max_new_tokens=8",
-    "--set",
-    "eval.bootstrap=50",
-    "--quiet",
-]
+QUICK = "--max-steps 2 --batch-size 4 --set eval.max_new_tokens=8 --set eval.bootstrap=50 --quiet".split()
 
 
 def invoke(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
+def run_tiny(model: Path, data: Path, out: Path, *extra: str):
+    """`scenario run support` on the tiny model with a two-step training budget."""
+    return invoke(
+        "run", "support", "--data", str(data), "--model", str(model), "--output", str(out), *QUICK, *extra
+    )
+
+
 def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = invoke(
-        "run",
-        "support",
-        "--data",
-        str(support_dir / "tickets.jsonl"),
-        "--model",
-        str(tiny_model),
-        "--output",
-        str(out),
-        *QUICK,
-    )
+    result = run_tiny(tiny_model, support_dir / "tickets.jsonl", out)
     assert result.exit_code == 0, result.output
     for name in (
         "report.json",
@@ -76,22 +64,7 @@ def test_adapter_loads_with_peft(tiny_model: Path, support_dir: Path, tmp_path: 
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "run"
-    assert (
-        invoke(
-            "run",
-            "support",
-            "--data",
-            str(support_dir / "tickets.jsonl"),
-            "--model",
-            str(tiny_model),
-            "--output",
-            str(out),
-            "--limit",
-            "60",
-            *QUICK,
-        ).exit_code
-        == 0
-    )
+    assert run_tiny(tiny_model, support_dir / "tickets.jsonl", out, "--limit", "60").exit_code == 0
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), out / "adapter")
     assert any("lora_A" in name for name, _ in model.named_parameters())
 
@@ -162,3 +135,42 @@ def test_missing_model_is_explained(support_dir: Path, tmp_path: Path) -> None:
         str(tmp_path / "no-such-model"),
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_uncached_hub_model_fails_fast_offline(support_dir: Path) -> None:
+    result = invoke(
+        "validate", "support", "--data", str(support_dir / "tickets.jsonl"), "--model", "someorg/nothing"
+    )
+    assert result.exit_code == 2
+    assert (
+        "not in the local Hugging Face cache and the Hub cannot be reached (HF_HUB_OFFLINE is set)"
+        in result.output
+    )
+
+
+@pytest.mark.parametrize("method", ["full", "prompt-tuning"])
+def test_other_methods_run_end_to_end(
+    tiny_model: Path, support_dir: Path, tmp_path: Path, method: str
+) -> None:
+    out = tmp_path / method
+    result = run_tiny(tiny_model, support_dir / "tickets.jsonl", out, "--limit", "60", "--method", method)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["method"] == method and report["config"]["train"]["method"] == method
+    weights = "model.safetensors" if method == "full" else "adapter_model.safetensors"
+    assert (out / "adapter" / weights).exists()
+
+
+def test_resume_reuses_finished_stages(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    data = support_dir / "tickets.jsonl"
+    assert run_tiny(tiny_model, data, out, "--limit", "60").exit_code == 0
+    base_before = (out / "stages" / "base_outputs.json").read_text()
+    adapter_time = (out / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
+    for name in ("report.json", "report.html", "stages/tuned_outputs.json"):
+        (out / name).unlink()  # as if the run died after training
+    result = run_tiny(tiny_model, data, out, "--limit", "60", "--resume")
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").exists()
+    assert (out / "stages" / "base_outputs.json").read_text() == base_before
+    assert (out / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == adapter_time

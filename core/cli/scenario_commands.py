@@ -147,14 +147,23 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[str, int], Any]]:
     yield make
 
 
+def _load_tokenizer(config: dict[str, Any], quiet: bool) -> Any:
+    from ..models import load_tokenizer, needs_conversion
+
+    if needs_conversion(config["model"]["name"]) and not quiet:
+        click.echo(
+            "preparing the default model: converting its GGUF file to a local checkpoint (once, ~20 s)"
+        )
+    return load_tokenizer(config["model"]["name"])
+
+
 def validate_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        from ..models import load_tokenizer
         from ..prepare import measure_tokens, prepare
 
         config = resolve_config(scenario, kwargs)
         prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
-        tokenizer = load_tokenizer(config["model"]["name"])
+        tokenizer = _load_tokenizer(config, kwargs["quiet"])
         stats = measure_tokens(prepared, tokenizer)
         click.echo(
             f"{kwargs['data']}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'"
@@ -181,7 +190,6 @@ def validate_for(scenario: Scenario) -> click.Command:
 
 def run_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        from ..models import load_tokenizer
         from ..pipeline import Timer, default_run_dir, run
         from ..prepare import measure_tokens, prepare
 
@@ -190,7 +198,7 @@ def run_for(scenario: Scenario) -> click.Command:
         start = time.perf_counter()
         config = resolve_config(scenario, kwargs)
         prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
-        measure_tokens(prepared, load_tokenizer(config["model"]["name"]))
+        measure_tokens(prepared, _load_tokenizer(config, quiet))
         timer.stage("validate", start)
         run_dir = Path(config["run"]["output"]) if config["run"]["output"] else default_run_dir(scenario.name)
         config["run"]["output"] = str(run_dir)
