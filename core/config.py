@@ -44,6 +44,7 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "val_size": Key((float, int), 0.1, "validation share (or count) carved from the training rows"),
         "limit": Key((int, type(None)), None, "use only the first N rows of --data (quick trials)"),
         "max_length": Key((int,), 512, "max tokens per training example (prompt + completion)"),
+        "redact": Key((bool,), True, "replace emails, phones, card numbers, IBANs, SSNs in free text"),
     },
     "train": {
         "method": Key((str,), "lora", "fine-tuning method", ("lora", "full", "prompt-tuning")),

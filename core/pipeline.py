@@ -236,6 +236,7 @@ def build_report(
                 "test": len(prepared.test),
             },
             "duplicates_dropped": prepared.duplicates_dropped,
+            "redacted": prepared.redacted if config["data"]["redact"] else "off",
             "stratified": prepared.stratified,
             **prepared.token_stats,
         },

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import data
+from . import data, redaction
 from .errors import DataError, DataIssue
 from .scenario import Example, Scenario
 
@@ -31,6 +31,7 @@ class Prepared:
     stratified: bool
     duplicates_dropped: int
     warnings: list[str] = field(default_factory=list)
+    redacted: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Example]] = field(default_factory=dict)
     token_stats: dict[str, Any] = field(default_factory=dict)
 
@@ -41,6 +42,13 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     train_set = data.load(data_path, scenario, limit=config["data"]["limit"])
     test_set = data.load(test_path, scenario) if test_path else None
     warnings: list[str] = []
+    redacted: dict[str, int] = {}
+    if config["data"]["redact"]:
+        text_fields = tuple(f.name for f in scenario.fields if f.free_text)
+        counts = redaction.redact_rows(train_set.rows, text_fields)
+        if test_set:
+            counts.update(redaction.redact_rows(test_set.rows, text_fields))
+        redacted = dict(sorted(counts.items()))
     rows, dropped = data.drop_duplicates(train_set.rows, scenario.input_field)
     if dropped:
         warnings.append(
@@ -95,7 +103,18 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     if issues:
         raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
     prepared = Prepared(
-        scenario, config, train_set, test_set, train, val, test, context, stratified, dropped, warnings
+        scenario,
+        config,
+        train_set,
+        test_set,
+        train,
+        val,
+        test,
+        context,
+        stratified,
+        dropped,
+        warnings,
+        redacted,
     )
     prepared.examples = {
         name: [scenario.format(row, context) for row in part]

@@ -30,6 +30,7 @@ class Field:
     description: str
     required: bool = True
     nonempty: bool = True
+    free_text: bool = False  # written by people: private identifiers in it are redacted before training
 
 
 @dataclass

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from scenario_pack.core.cli import cli
 
+from scenario_pack.core.cli import cli
 from tests.conftest import write_jsonl
 
 QUICK = "--max-steps 2 --batch-size 4 --set eval.max_new_tokens=8 --set eval.bootstrap=50 --quiet".split()

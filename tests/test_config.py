@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from scenario_pack.core import config
 from scenario_pack.core.errors import ConfigError
 

@@ -2,9 +2,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from scenario_pack.core import data, registry
 from scenario_pack.core.errors import DataError
-
 from tests.conftest import write_jsonl
 
 SUPPORT = registry.load("support")

@@ -2,6 +2,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 from click.testing import CliRunner
+
 from scenario_pack.core import registry
 from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import RegistryError

@@ -1,4 +1,5 @@
 import pytest
+
 from scenario_pack.core.scenario import Metric, Scored, mean_of
 from scenario_pack.core.statistics import compare, verdict
 

@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import pytest
+
 from scenario_pack.core import registry
 from scenario_pack.core.errors import DataError
 from scenario_pack.core.scenario import Scored
 from scenario_pack.scenarios.support import grounded, retrieval
-
 from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS
 
 SUPPORT = registry.load("support")

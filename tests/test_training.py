@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from scenario_pack.core import config as config_mod
 from scenario_pack.core import registry, training
 from scenario_pack.core.scenario import Example

@@ -88,6 +88,8 @@ def _overrides(
         value = flags.get(f"scenario_{key}")
         if value is not None:
             layer.setdefault("scenario", {})[key] = value
+    if flags.get("redact") is not None:
+        layer.setdefault("data", {})["redact"] = flags["redact"]
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
 
 
@@ -117,6 +119,11 @@ def _common_params(include: Callable[[str], bool]) -> list[click.Parameter]:
         ),
         click.Option(["--set", "set_items"], multiple=True, help="section.key=value (repeatable)"),
         click.Option(["--quiet", "-q"], is_flag=True, help="print only the result"),
+        click.Option(
+            ["--redact/--no-redact"],
+            default=None,
+            help="replace emails, phones, card numbers and similar identifiers in free text (default on)",
+        ),
     ]
     for flag, _, kind, text in COMMON_FLAGS:
         if include(flag):
@@ -181,6 +188,8 @@ def validate_for(scenario: Scenario) -> click.Command:
             f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
             f"{config['data']['max_length']}"
         )
+        if prepared.redacted:
+            click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
         for warning in prepared.warnings:
             click.echo(f"warning: {warning}")
 

@@ -1,0 +1,54 @@
+import pytest
+
+from scenario_pack.core.redaction import luhn_ok, redact, redact_rows
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Reach me at jane.doe+orders@example.co.uk please", "Reach me at [EMAIL] please"),
+        ("my cell is (415) 555-0132", "my cell is [PHONE]"),
+        ("call +44 20 7946 0958 after 6", "call [PHONE] after 6"),
+        ("or 415.555.0132", "or [PHONE]"),
+        ("card 4111 1111 1111 1111 was charged twice", "card [CARD] was charged twice"),
+        ("Amex 3782-822463-10005", "Amex [CARD]"),
+        ("IBAN DE89 3704 0044 0532 0130 00", "IBAN [IBAN]"),
+        ("SSN 123-45-6789", "SSN [SSN]"),
+    ],
+)
+def test_identifiers_are_replaced_by_typed_placeholders(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order #BN-48213 arrived late",
+        "It cost $1,000.00 and took 3-5 business days",
+        "delivered 2024-01-15 at 10:30",
+        "UPS tracking 1Z999AA10123456784",
+        "USPS tracking 9400111899223856933120",
+        "card 4111 1111 1111 1112 (fails the Luhn check)",
+        "ZIP 94107-1234",
+        "model HF-13, 1500 W, 70/80/90/100 C",
+        "serial SN 2023 4455 12",
+        "just 555-0132 without an area code",
+        "email me at the address on file @ your convenience",
+    ],
+)
+def test_near_misses_are_kept(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_counts_by_type_and_rows_in_place() -> None:
+    rows = [
+        {"ticket": "I'm bob@example.com, card 4111111111111111", "intent": "x@y.io"},
+        {"ticket": "phone 212-555-0199", "intent": "z"},
+    ]
+    counts = redact_rows(rows, ("ticket",))
+    assert counts == {"email": 1, "card": 1, "phone": 1}
+    assert rows[0]["ticket"] == "I'm [EMAIL], card [CARD]" and rows[0]["intent"] == "x@y.io"
+
+
+def test_luhn() -> None:
+    assert luhn_ok("79927398713") and not luhn_ok("79927398710")
