@@ -1,5 +1,7 @@
 """Loading, validation and splitting of a scenario's rows.
 
+JSON Lines are parsed line by line (every error must name its line); CSV and Parquet are read
+with `datasets`.
 Validation runs before any model is loaded and reports every problem at once (up to a cap), each
 naming the file, the line and the field. Rows keep their source line in `_line` so later stages
 (reports, leakage checks) can point back at the file.
@@ -36,76 +38,63 @@ class Dataset:
     sha256: str
 
 
+def _fail(path: Path | str, line: int | None, field: str | None, message: str, fix: str) -> DataError:
+    return DataError([DataIssue(str(path), line, field, message, fix)])
+
+
 def _check_path(path: Path) -> None:
-    name = str(path)
+    if path.is_symlink() and not path.exists():
+        raise _fail(path, None, None, "is a broken or looping symbolic link", "Point it at a real data file.")
     if not path.exists():
-        raise DataError([DataIssue(name, None, None, "file not found", "Check the path.")])
+        raise _fail(path, None, None, "file not found", "Check the path.")
     if path.is_dir():
-        raise DataError(
-            [
-                DataIssue(
-                    name,
-                    None,
-                    None,
-                    "is a directory, not a data file",
-                    "Pass a .jsonl, .csv or .parquet file.",
-                )
-            ]
+        raise _fail(
+            path, None, None, "is a directory, not a data file", "Pass a .jsonl, .csv or .parquet file."
         )
     if path.suffix.lower() not in FORMATS:
-        raise DataError(
-            [
-                DataIssue(
-                    name,
-                    None,
-                    None,
-                    f"unsupported file type '{path.suffix or '(none)'}'",
-                    "Use .jsonl (one JSON object per line), .csv or .parquet.",
-                )
-            ]
+        raise _fail(
+            path,
+            None,
+            None,
+            f"unsupported file type '{path.suffix or '(none)'}'",
+            "Use .jsonl (one JSON object per line), .csv or .parquet.",
         )
     if not os.access(path, os.R_OK):
-        raise DataError([DataIssue(name, None, None, "file is not readable", "Fix its permissions.")])
+        raise _fail(path, None, None, "file is not readable", "Fix its permissions (chmod +r).")
     if path.stat().st_size == 0:
-        raise DataError([DataIssue(name, None, None, "file is empty", "Add at least one row.")])
+        raise _fail(path, None, None, "file is empty", "Add at least one row.")
 
 
-def _scan_json_lines(path: Path) -> list[int]:
-    """Check JSON Lines syntax line by line (datasets' errors name no line); return data line numbers."""
-    issues: list[DataIssue] = []
-    lines: list[int] = []
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+def _is_json_array(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except json.JSONDecodeError:
+        return False
+
+
+def _read_json_lines(path: Path) -> tuple[list[dict[str, Any]], list[int | None]]:
+    """Parse JSON Lines line by line, so every problem names its line (datasets' errors name none)."""
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            [
-                DataIssue(
-                    str(path),
-                    line,
-                    None,
-                    f"bytes are not UTF-8 (position {exc.start})",
-                    "Re-save the file as UTF-8.",
-                )
-            ]
+        raise _fail(
+            path, line, None, f"bytes are not UTF-8 (position {exc.start})", "Re-save the file as UTF-8."
         ) from exc
     if not text.strip():
-        raise DataError([DataIssue(str(path), None, None, "file has no rows, only whitespace", "Add rows.")])
-    if text.lstrip().startswith("[") and path.suffix.lower() != ".json":
-        raise DataError(
-            [
-                DataIssue(
-                    str(path),
-                    1,
-                    None,
-                    "file is a JSON array, not JSON Lines",
-                    "Write one JSON object per line (e.g. jq -c '.[]' in.json > out.jsonl).",
-                )
-            ]
+        raise _fail(path, None, None, "file has no rows, only whitespace", "Add rows.")
+    if text.lstrip().startswith("[") and _is_json_array(text):
+        raise _fail(
+            path,
+            1,
+            None,
+            "file is a JSON array, not JSON Lines",
+            "Write one JSON object per line (e.g. jq -c '.[]' in.json > out.jsonl).",
         )
+    issues: list[DataIssue] = []
+    rows: list[dict[str, Any]] = []
+    lines: list[int | None] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -133,53 +122,49 @@ def _scan_json_lines(path: Path) -> list[int]:
                 )
             )
             continue
+        rows.append(value)
         lines.append(number)
     if issues:
         raise DataError(issues[:MAX_ISSUES], total=len(issues))
-    return lines
+    return rows, lines
 
 
-def _read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int | None]]:
-    import datasets  # heavy: imported only when data is read
+def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None]]:
+    """CSV and Parquet through datasets; lines are file lines (CSV) or 1-based row numbers (Parquet)."""
+    import datasets  # heavy: imported only when a table is read
 
     fmt = FORMATS[path.suffix.lower()]
-    line_numbers: list[int | None]
-    if fmt == "json":
-        line_numbers = list(_scan_json_lines(path))
     datasets.disable_progress_bars()
     try:
         loaded = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True)
     except Exception as exc:  # datasets/pyarrow raise many types; all mean "this file cannot be read"
         message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        if (
-            "JSON parse error" in message
-            or "mixed" in message.lower()
-            or "ArrowInvalid" in type(exc).__name__
-        ):
-            message += " (often one field has different types on different lines)"
-        raise DataError(
-            [
-                DataIssue(
-                    str(path),
-                    None,
-                    None,
-                    f"cannot read as {fmt}: {message}",
-                    "Check that every row has the same fields with the same types.",
-                )
-            ]
+        raise _fail(
+            path,
+            None,
+            None,
+            f"cannot read as {fmt}: {message}",
+            "Check that it is a valid file with a header row and one type per column.",
         ) from exc
+    missing = [f.name for f in scenario.fields if f.required and f.name not in loaded.column_names]
+    if missing:
+        raise _fail(
+            path,
+            1 if fmt == "csv" else None,
+            missing[0],
+            f"column(s) {', '.join(missing)} missing (found: {', '.join(loaded.column_names)})",
+            "Add or rename the column.",
+        )
     rows = loaded.to_list()
-    if fmt == "csv":
-        line_numbers = list(range(2, len(rows) + 2))
-    elif fmt == "parquet":
-        line_numbers = [None] * len(rows)
-    return rows, line_numbers
+    first = 2 if fmt == "csv" else 1  # a CSV's line 1 is its header
+    return rows, list(range(first, len(rows) + first))
 
 
 def _check_row(row: dict[str, Any], scenario: Scenario, source: str, line: int | None) -> list[DataIssue]:
     issues = []
     for spec in scenario.fields:
         value = row.get(spec.name)
+        kind = TYPE_NAMES.get(spec.type, spec.type.__name__)
         if value is None:
             if spec.required:
                 issues.append(
@@ -201,21 +186,39 @@ def _check_row(row: dict[str, Any], scenario: Scenario, source: str, line: int |
                     source,
                     line,
                     spec.name,
-                    f"expected {TYPE_NAMES.get(spec.type, spec.type.__name__)}, "
-                    f"got {type(value).__name__} {str(value)[:40]!r}",
-                    f"Give '{spec.name}' as {TYPE_NAMES.get(spec.type, spec.type.__name__)}.",
+                    f"expected {kind}, got {type(value).__name__} {str(value)[:40]!r}",
+                    f"Give '{spec.name}' as {kind}.",
                 )
             )
-            continue
-        if (
-            spec.nonempty
-            and spec.required
-            and isinstance(value, str | list)
-            and not (value.strip() if isinstance(value, str) else value)
-        ):
+        elif spec.nonempty and spec.required and isinstance(value, str) and not value.strip():
             issues.append(
                 DataIssue(source, line, spec.name, "is empty", f"Fill in '{spec.name}' or drop the row.")
             )
+    return issues
+
+
+def _check_unique(rows: list[dict[str, Any]], scenario: Scenario, source: str) -> list[DataIssue]:
+    issues = []
+    for spec in scenario.fields:
+        if not spec.unique:
+            continue
+        seen: dict[Any, int | None] = {}
+        for row in rows:
+            value = row.get(spec.name)
+            if value is None:
+                continue
+            if value in seen:
+                issues.append(
+                    DataIssue(
+                        source,
+                        row["_line"],
+                        spec.name,
+                        f"{value!r} repeats line {seen[value]}",
+                        f"Give every row its own '{spec.name}', or drop the duplicate.",
+                    )
+                )
+            else:
+                seen[value] = row["_line"]
     return issues
 
 
@@ -223,16 +226,20 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
     """Read and validate one file against the scenario's schema; raise DataError listing every problem."""
     path = Path(path)
     _check_path(path)
-    rows, line_numbers = _read_rows(path)
+    if FORMATS[path.suffix.lower()] == "json":
+        rows, line_numbers = _read_json_lines(path)
+    else:
+        rows, line_numbers = _read_table(path, scenario)
     if limit is not None:
         rows, line_numbers = rows[:limit], line_numbers[:limit]
     if not rows:
-        raise DataError([DataIssue(str(path), None, None, "file has no rows", "Add at least one row.")])
+        raise _fail(path, None, None, "file has no rows", "Add at least one row.")
     issues: list[DataIssue] = []
     clean = []
     for row, line in zip(rows, line_numbers, strict=True):
         issues.extend(_check_row(row, scenario, str(path), line))
         clean.append({**row, "_line": line})
+    issues.extend(_check_unique(clean, scenario, str(path)))
     if issues:
         raise DataError(issues[:MAX_ISSUES], total=len(issues))
     return Dataset(path=path, rows=clean, sha256=hashlib.sha256(path.read_bytes()).hexdigest())

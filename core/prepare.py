@@ -55,6 +55,20 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             f"{dropped} rows of {data_path} repeat an earlier row's {scenario.input_field}; "
             "only the first of each was kept."
         )
+    if scenario.label_field:
+        labels = {row[scenario.label_field] for row in rows}
+        if len(labels) < 2:
+            raise DataError(
+                [
+                    DataIssue(
+                        str(data_path),
+                        None,
+                        scenario.label_field,
+                        f"every row has the same {scenario.label_field} {next(iter(labels))!r}",
+                        "Give rows of at least two labels; one label leaves nothing to learn or measure.",
+                    )
+                ]
+            )
     stratified = False
     if test_set is None:
         rows, test, stratified = data.split(rows, config["data"]["test_size"], seed, scenario.label_field)

@@ -30,6 +30,7 @@ class Field:
     description: str
     required: bool = True
     nonempty: bool = True
+    unique: bool = False  # e.g. ids: a repeat is an error
     free_text: bool = False  # written by people: private identifiers in it are redacted before training
 
 

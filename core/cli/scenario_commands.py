@@ -17,7 +17,7 @@ import click
 
 from .. import config as config_mod
 from .. import registry
-from ..errors import RegistryError
+from ..errors import ConfigError, RegistryError
 from ..scenario import Scenario
 
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
@@ -206,6 +206,8 @@ def run_for(scenario: Scenario) -> click.Command:
         timer = Timer()
         start = time.perf_counter()
         config = resolve_config(scenario, kwargs)
+        if kwargs["resume"] and not config["run"]["output"]:
+            raise ConfigError("--resume needs --output: the folder of the run to continue.")
         prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
         measure_tokens(prepared, _load_tokenizer(config, quiet))
         timer.stage("validate", start)

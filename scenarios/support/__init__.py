@@ -189,7 +189,7 @@ scenario = SupportScenario(
         Field("ticket", str, "the customer's message", free_text=True),
         Field("intent", str, "the ticket's intent label, e.g. order_status"),
         Field("response", str, "the agent's reply to the customer", free_text=True),
-        Field("id", str, "ticket id", required=False),
+        Field("id", str, "ticket id", required=False, unique=True),
         Field("subject", str, "ticket subject line", required=False, nonempty=False, free_text=True),
         Field("product", str, "product the ticket is about", required=False, nonempty=False),
         Field("channel", str, "email, chat, web_form, social, ...", required=False, nonempty=False),
