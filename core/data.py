@@ -202,23 +202,24 @@ def _check_unique(rows: list[dict[str, Any]], scenario: Scenario, source: str) -
     for spec in scenario.fields:
         if not spec.unique:
             continue
-        seen: dict[Any, int | None] = {}
+        seen: dict[str, int | None] = {}
         for row in rows:
             value = row.get(spec.name)
             if value is None:
                 continue
-            if value in seen:
+            key = json.dumps(value, sort_keys=True, default=str)  # any JSON value, lists included
+            if key in seen:
                 issues.append(
                     DataIssue(
                         source,
                         row["_line"],
                         spec.name,
-                        f"{value!r} repeats line {seen[value]}",
+                        f"{value!r} repeats line {seen[key]}",
                         f"Give every row its own '{spec.name}', or drop the duplicate.",
                     )
                 )
             else:
-                seen[value] = row["_line"]
+                seen[key] = row["_line"]
     return issues
 
 

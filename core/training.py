@@ -194,6 +194,21 @@ def _trainer_class() -> type:
     return CompletionLossTrainer
 
 
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """Newest checkpoint whose trainer state was written (the Trainer writes it last), or None.
+
+    A run killed while saving leaves a checkpoint folder without it; resuming from that would fail.
+    """
+    if not folder.exists():
+        return None
+    done = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if (p / "trainer_state.json").exists() and p.name[11:].isdigit()
+    ]
+    return str(max(done, key=lambda p: int(p.name[11:]))) if done else None
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -209,7 +224,6 @@ def train(
 ) -> tuple[Any, TrainResult]:
     """Fine-tune and return the trained (PEFT-wrapped unless full) model with its training log."""
     import datasets
-    from transformers.trainer_utils import get_last_checkpoint
 
     args = build_sft_config(
         config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device
@@ -222,7 +236,7 @@ def train(
         processing_class=tokenizer,
         peft_config=build_peft_config(config, model_source),
     )
-    checkpoint = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
+    checkpoint = last_complete_checkpoint(output_dir) if resume else None
     if checkpoint:
         log.info("resuming training from %s", checkpoint)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)

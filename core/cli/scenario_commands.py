@@ -218,8 +218,16 @@ def run_for(scenario: Scenario) -> click.Command:
                 f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
                 f"{len(prepared.test)} test rows; writing to {run_dir}"
             )
-        with progress_bar(quiet) as bar:
-            report = run(prepared, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer)
+        try:
+            with progress_bar(quiet) as bar:
+                report = run(prepared, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer)
+        except KeyboardInterrupt:
+            click.echo(
+                f"\ninterrupted. Finished stages and the last checkpoint are kept in {run_dir}. To continue, "
+                f"run the same command with --output {run_dir} --resume",
+                err=True,
+            )
+            raise SystemExit(130) from None
         _print_summary(report, run_dir)
 
     params = (

@@ -1,0 +1,100 @@
+"""A real run killed with SIGKILL during training, then resumed: it must finish with a complete report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scenario_pack.core.training import last_complete_checkpoint
+
+CLI = [sys.executable, "-c", "from scenario_pack.core.cli import main; main()"]
+
+
+def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        *CLI,
+        "run",
+        "support",
+        "--data",
+        str(support_dir / "tickets.jsonl"),
+        "--model",
+        str(tiny_model),
+        "--output",
+        str(out),
+        "--max-steps",
+        "400",
+        "--batch-size",
+        "2",
+        "--set",
+        "eval.max_new_tokens=4",
+        "--set",
+        "eval.bootstrap=20",
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = out / "checkpoints" / "checkpoint-100" / "trainer_state.json"
+    deadline = time.time() + 300
+    while not first.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.exists(), "training never reached its first checkpoint"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "report.json").exists()  # nothing that looks finished
+    assert not (out / "adapter").exists()
+    resumed_from = last_complete_checkpoint(out / "checkpoints")
+    assert resumed_from is not None
+    base_outputs = (out / "stages" / "base_outputs.json").read_text()
+
+    result = subprocess.run(
+        [*command, "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["steps"] == 400
+    train_log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    steps = [e["step"] for e in train_log if "loss" in e]
+    assert steps == list(range(1, 401))  # the restored history plus the resumed steps, nothing twice
+    assert (out / "stages" / "base_outputs.json").read_text() == base_outputs  # base evaluation not redone
+    assert (out / "report.html").exists() and (out / "adapter" / "adapter_model.safetensors").exists()
+    assert not (out / "checkpoints").exists()
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
+    tiny_model: Path, support_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    command = [
+        *CLI,
+        "run",
+        "support",
+        "--data",
+        str(support_dir / "tickets.jsonl"),
+        "--model",
+        str(tiny_model),
+        "--output",
+        str(out),
+        "--max-steps",
+        "2000",
+        "--batch-size",
+        "2",
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoints").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert f"run the same command with --output {out} --resume" in stderr
+    assert not (out / "report.json").exists()
