@@ -13,18 +13,36 @@ from scenario_pack.core.training import last_complete_checkpoint
 CLI = [sys.executable, "-c", "from scenario_pack.core.cli import main; main()"]
 
 
-def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    command = [
+def run_command(model: Path, data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [
         *CLI,
         "run",
         "support",
         "--data",
-        str(support_dir / "tickets.jsonl"),
+        str(data_dir / "tickets.jsonl"),
         "--model",
-        str(tiny_model),
+        str(model),
         "--output",
         str(out),
+        *extra,
+    ]
+
+
+def start_and_wait_for(command: list[str], path: Path, **popen: object) -> subprocess.Popen:
+    """Start a run and return once `path` exists (the run reached that point) or the run ended."""
+    process = subprocess.Popen(command, **popen)
+    deadline = time.time() + 300
+    while not path.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    return process
+
+
+def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = run_command(
+        tiny_model,
+        support_dir,
+        out,
         "--max-steps",
         "400",
         "--batch-size",
@@ -34,12 +52,9 @@ def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: 
         "--set",
         "eval.bootstrap=20",
         "--quiet",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    )
     first = out / "checkpoints" / "checkpoint-100" / "trainer_state.json"
-    deadline = time.time() + 300
-    while not first.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    process = start_and_wait_for(command, first, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert first.exists(), "training never reached its first checkpoint"
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -72,26 +87,10 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     tiny_model: Path, support_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    command = [
-        *CLI,
-        "run",
-        "support",
-        "--data",
-        str(support_dir / "tickets.jsonl"),
-        "--model",
-        str(tiny_model),
-        "--output",
-        str(out),
-        "--max-steps",
-        "2000",
-        "--batch-size",
-        "2",
-        "--quiet",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not (out / "checkpoints").exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    command = run_command(tiny_model, support_dir, out, "--max-steps", "2000", "--batch-size", "2", "--quiet")
+    process = start_and_wait_for(
+        command, out / "checkpoints", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
