@@ -157,3 +157,38 @@ def test_resume_reuses_finished_stages(tiny_model: Path, support_dir: Path, tmp_
     assert (out / "report.html").exists()
     assert (out / "stages" / "base_outputs.json").read_text() == base_before
     assert (out / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == adapter_time
+
+
+def test_merged_export_generates_like_base_plus_adapter(
+    tiny_model: Path, support_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "run"
+    assert (
+        run_tiny(tiny_model, support_dir / "tickets.jsonl", out, "--limit", "60", "--lr", "0.05").exit_code
+        == 0
+    )
+    merged = tmp_path / "merged"
+    result = invoke("export", str(out), "--merged", str(merged))
+    assert result.exit_code == 0, result.output
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    assert tokenizer.chat_template
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "where is my order"}], tokenize=False, add_generation_prompt=True
+    )
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    plain = AutoModelForCausalLM.from_pretrained(merged)
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), out / "adapter")
+    with torch.no_grad():
+        a = plain.generate(**ids, max_new_tokens=12, do_sample=False)
+        b = adapted.generate(**ids, max_new_tokens=12, do_sample=False)
+    assert torch.equal(a, b)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert not torch.equal(base.lm_head.weight, plain.lm_head.weight) or not torch.equal(
+        base.model.layers[0].mlp.up_proj.weight, plain.model.layers[0].mlp.up_proj.weight
+    )  # adapter was merged
+    again = invoke("export", str(out), "--merged", str(merged))
+    assert again.exit_code == 2 and "is not empty" in again.output

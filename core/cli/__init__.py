@@ -8,7 +8,7 @@ import os
 import click
 
 from ..errors import ScenarioPackError
-from .run_dir_commands import eval_command, report_command
+from .run_dir_commands import eval_command, export_command, report_command
 from .scenario_commands import ScenarioGroup, list_command, run_for, validate_for
 
 
@@ -53,6 +53,7 @@ cli.add_command(
 )
 cli.add_command(eval_command)
 cli.add_command(report_command)
+cli.add_command(export_command)
 
 
 def _quiet_libraries() -> None:

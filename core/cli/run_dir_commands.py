@@ -70,3 +70,20 @@ def report_command(run_dir: Path) -> None:
     _read_report(run_dir)
     paths = render(run_dir)
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@click.command("export")
+@RUN_DIR
+@click.option(
+    "--merged",
+    "merged",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="folder for a merged full checkpoint (safetensors + tokenizer + chat template)",
+)
+def export_command(run_dir: Path, merged: Path) -> None:
+    """Merge a run's adapter into its base model, loadable with AutoModelForCausalLM.from_pretrained."""
+    from ..export import export_merged
+
+    _read_report(run_dir)
+    click.echo(f"wrote {export_merged(run_dir, merged)}")
