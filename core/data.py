@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, DataIssue
+from .errors import DataError, DataIssue, data_error
 from .scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-MAX_ISSUES = 20
 FORMATS = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}
 TYPE_NAMES = {str: "text", int: "whole number", float: "number", bool: "true/false", list: "list"}
 
@@ -38,21 +37,19 @@ class Dataset:
     sha256: str
 
 
-def _fail(path: Path | str, line: int | None, field: str | None, message: str, fix: str) -> DataError:
-    return DataError([DataIssue(str(path), line, field, message, fix)])
-
-
 def _check_path(path: Path) -> None:
     if path.is_symlink() and not path.exists():
-        raise _fail(path, None, None, "is a broken or looping symbolic link", "Point it at a real data file.")
+        raise data_error(
+            path, None, None, "is a broken or looping symbolic link", "Point it at a real data file."
+        )
     if not path.exists():
-        raise _fail(path, None, None, "file not found", "Check the path.")
+        raise data_error(path, None, None, "file not found", "Check the path.")
     if path.is_dir():
-        raise _fail(
+        raise data_error(
             path, None, None, "is a directory, not a data file", "Pass a .jsonl, .csv or .parquet file."
         )
     if path.suffix.lower() not in FORMATS:
-        raise _fail(
+        raise data_error(
             path,
             None,
             None,
@@ -60,9 +57,9 @@ def _check_path(path: Path) -> None:
             "Use .jsonl (one JSON object per line), .csv or .parquet.",
         )
     if not os.access(path, os.R_OK):
-        raise _fail(path, None, None, "file is not readable", "Fix its permissions (chmod +r).")
+        raise data_error(path, None, None, "file is not readable", "Fix its permissions (chmod +r).")
     if path.stat().st_size == 0:
-        raise _fail(path, None, None, "file is empty", "Add at least one row.")
+        raise data_error(path, None, None, "file is empty", "Add at least one row.")
 
 
 def _is_json_array(text: str) -> bool:
@@ -72,20 +69,20 @@ def _is_json_array(text: str) -> bool:
         return False
 
 
-def _read_json_lines(path: Path) -> tuple[list[dict[str, Any]], list[int | None]]:
+def _read_json_lines(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None]]:
     """Parse JSON Lines line by line, so every problem names its line (datasets' errors name none)."""
-    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise _fail(
+        raise data_error(
             path, line, None, f"bytes are not UTF-8 (position {exc.start})", "Re-save the file as UTF-8."
         ) from exc
     if not text.strip():
-        raise _fail(path, None, None, "file has no rows, only whitespace", "Add rows.")
+        raise data_error(path, None, None, "file has no rows, only whitespace", "Add rows.")
     if text.lstrip().startswith("[") and _is_json_array(text):
-        raise _fail(
+        raise data_error(
             path,
             1,
             None,
@@ -125,7 +122,7 @@ def _read_json_lines(path: Path) -> tuple[list[dict[str, Any]], list[int | None]
         rows.append(value)
         lines.append(number)
     if issues:
-        raise DataError(issues[:MAX_ISSUES], total=len(issues))
+        raise DataError(issues)
     return rows, lines
 
 
@@ -139,7 +136,7 @@ def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], l
         loaded = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True)
     except Exception as exc:  # datasets/pyarrow raise many types; all mean "this file cannot be read"
         message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        raise _fail(
+        raise data_error(
             path,
             None,
             None,
@@ -148,7 +145,7 @@ def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], l
         ) from exc
     missing = [f.name for f in scenario.fields if f.required and f.name not in loaded.column_names]
     if missing:
-        raise _fail(
+        raise data_error(
             path,
             1 if fmt == "csv" else None,
             missing[0],
@@ -227,14 +224,15 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
     """Read and validate one file against the scenario's schema; raise DataError listing every problem."""
     path = Path(path)
     _check_path(path)
+    raw = path.read_bytes()
     if FORMATS[path.suffix.lower()] == "json":
-        rows, line_numbers = _read_json_lines(path)
+        rows, line_numbers = _read_json_lines(path, raw)
     else:
         rows, line_numbers = _read_table(path, scenario)
     if limit is not None:
         rows, line_numbers = rows[:limit], line_numbers[:limit]
     if not rows:
-        raise _fail(path, None, None, "file has no rows", "Add at least one row.")
+        raise data_error(path, None, None, "file has no rows", "Add at least one row.")
     issues: list[DataIssue] = []
     clean = []
     for row, line in zip(rows, line_numbers, strict=True):
@@ -242,8 +240,8 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
         clean.append({**row, "_line": line})
     issues.extend(_check_unique(clean, scenario, str(path)))
     if issues:
-        raise DataError(issues[:MAX_ISSUES], total=len(issues))
-    return Dataset(path=path, rows=clean, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        raise DataError(issues)
+    return Dataset(path=path, rows=clean, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def normalise(text: str) -> str:

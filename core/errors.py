@@ -43,13 +43,20 @@ class DataIssue:
 
 
 class DataError(ScenarioPackError):
-    """Input data failed validation; carries every issue found (up to a cap)."""
+    """Input data failed validation; carries every issue found, showing the first MAX_SHOWN."""
 
-    def __init__(self, issues: list[DataIssue], total: int | None = None):
-        self.issues = issues
-        self.total = total if total is not None else len(issues)
-        lines = [str(issue) for issue in issues]
-        if self.total > len(issues):
-            lines.append(f"... and {self.total - len(issues)} more problems not shown.")
+    MAX_SHOWN = 20
+
+    def __init__(self, issues: list[DataIssue]):
+        self.total = len(issues)
+        self.issues = issues[: self.MAX_SHOWN]
+        lines = [str(issue) for issue in self.issues]
+        if self.total > len(self.issues):
+            lines.append(f"... and {self.total - len(self.issues)} more problems not shown.")
         noun = "problem" if self.total == 1 else "problems"
         super().__init__(f"{self.total} data {noun} found:\n" + "\n".join(f"  - {line}" for line in lines))
+
+
+def data_error(file: object, line: int | None, field: str | None, message: str, fix: str) -> DataError:
+    """A DataError with a single issue: the common case of one file-level problem."""
+    return DataError([DataIssue(str(file), line, field, message, fix)])

@@ -16,8 +16,6 @@ from .errors import ScenarioPackError
 from .scenario import Scenario, Scored
 from .statistics import MIN_ROWS_FOR_INTERVAL, compare
 
-MODELS = ("base", "tuned")
-
 
 def prediction_records(
     rows: list[dict[str, Any]], references: list[str], outputs: dict[str, list[tuple[str, float]]]
@@ -42,13 +40,17 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def read_predictions(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise ScenarioPackError(
             f"{path} not found: this run has no predictions yet. Run 'scenario run' first."
         )
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return read_jsonl(path)
 
 
 def score(scenario: Scenario, context: Any, records: list[dict[str, Any]], model: str) -> list[Scored]:

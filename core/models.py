@@ -7,6 +7,7 @@ safetensors checkpoint in a local cache and reused from there.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -109,10 +110,18 @@ def _check_hub_model(name: str) -> None:
     log.warning("model '%s' is not cached: downloading it from the Hugging Face Hub", name)
 
 
+def _default_target() -> Path:
+    return cache_root() / "models" / DEFAULT_MODEL
+
+
+@functools.lru_cache(maxsize=8)
 def resolve(name: str) -> str:
-    """Return a path or hub id for from_pretrained; convert the default GGUF model on first use."""
+    """Return a path or hub id for from_pretrained; convert the default GGUF model on first use.
+
+    Cached: a hub id costs a network probe, and a run resolves its model several times.
+    """
     if name == DEFAULT_MODEL:
-        target = cache_root() / "models" / DEFAULT_MODEL
+        target = _default_target()
         if not (target / "config.json").exists():
             _convert_gguf(_default_gguf(), target)
         return str(target)
@@ -134,7 +143,7 @@ def resolve(name: str) -> str:
 
 
 def needs_conversion(name: str) -> bool:
-    return name == DEFAULT_MODEL and not (cache_root() / "models" / DEFAULT_MODEL / "config.json").exists()
+    return name == DEFAULT_MODEL and not (_default_target() / "config.json").exists()
 
 
 def load_tokenizer(name: str) -> Any:

@@ -88,13 +88,17 @@ def _stage_outputs(path: Path, compute: Callable[[], list[tuple[str, float]]], r
 
 def run(
     prepared: Prepared,
+    tokenizer: Any,
     run_dir: Path,
     progress: Progress,
     quiet: bool = False,
     resume: bool = False,
     timer: Timer | None = None,
 ) -> dict[str, Any]:
-    """Execute every stage after validation; return the report dict (also written as report.json)."""
+    """Execute every stage after validation; return the report dict (also written as report.json).
+
+    `tokenizer` is the one validation measured the rows with.
+    """
     import torch
     from peft import PeftModel
 
@@ -109,7 +113,6 @@ def run(
 
     start = time.perf_counter()
     source = models.resolve(config["model"]["name"])
-    tokenizer = models.load_tokenizer(config["model"]["name"])
     tokenizer.padding_side = "left"
     model = models.load_model(config["model"]["name"]).to(hw.device)
     timer.stage("load_model", start)
@@ -170,7 +173,6 @@ def run(
 
     references = [ex.completion for ex in prepared.examples["test"]]
     records = evaluation.prediction_records(prepared.test, references, {"base": base, "tuned": tuned_outputs})
-    atomic.write_jsonl(run_dir / "predictions.jsonl", records)
     report_dict = build_report(prepared, run_dir, records, train_info, hw, precision, timer)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return report_dict
@@ -212,7 +214,6 @@ def build_report(
     metrics = evaluation.compare_models(
         scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"]
     )
-    template = scenario.template
     report_dict = {
         "schema_version": 1,
         "run_id": run_dir.name,
@@ -221,7 +222,7 @@ def build_report(
             "name": scenario.name,
             "version": scenario.version,
             "description": scenario.description,
-            "template_sha256": template.sha256,
+            "templates": {t.path.name: t.sha256 for t in scenario.templates()},
         },
         "model": {"name": config["model"]["name"]},
         "config": config,
@@ -259,13 +260,38 @@ def build_report(
     return report_dict
 
 
-def rescore(run_dir: Path, scenario: Any, prepared: Prepared) -> dict[str, Any]:
-    """Re-score an existing run's predictions (no generation) and re-render its reports."""
+def rescore(run_dir: Path) -> dict[str, Any]:
+    """Re-score an existing run's predictions (no generation) and re-render its reports.
+
+    The scenario's context is refitted on the run's own saved training rows, so changed metric code
+    applies to exactly the rows the run was evaluated on.
+    """
+    from . import data, registry
+
     old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    records = evaluation.read_predictions(run_dir / "predictions.jsonl")
-    prepared.token_stats = {k: old["data"][k] for k in ("token_lengths", "truncated") if k in old["data"]}
-    timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
-    hw = hardware.detect()
-    return build_report(
-        prepared, run_dir, records, old["training"], hw, old["training"].get("precision", "fp32"), timer
+    scenario = registry.load(old["scenario"]["name"])
+    config, info = old["config"], old["data"]
+    parts = {
+        name: evaluation.read_jsonl(run_dir / "data" / f"{name}.jsonl") for name in ("train", "val", "test")
+    }
+    train_file = Path(info["train_file"])
+    test_file = Path(info["test_file"]) if info["test_file"] else None
+    prepared = Prepared(
+        scenario,
+        config,
+        data.Dataset(train_file, [], info["train_sha256"]),
+        data.Dataset(test_file, [], info["test_sha256"]) if test_file else None,
+        parts["train"],
+        parts["val"],
+        parts["test"],
+        scenario.build_context(parts["train"], config["scenario"], train_file),
+        info["stratified"],
+        info["duplicates_dropped"],
+        old.get("warnings", []),
+        info["redacted"] if isinstance(info["redacted"], dict) else {},
+        token_stats={k: info[k] for k in ("token_lengths", "truncated") if k in info},
     )
+    records = evaluation.read_predictions(run_dir / "predictions.jsonl")
+    timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
+    precision = old["training"].get("precision", "fp32")
+    return build_report(prepared, run_dir, records, old["training"], hardware.detect(), precision, timer)

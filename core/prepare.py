@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import data, redaction
-from .errors import DataError, DataIssue
+from .errors import DataError, DataIssue, data_error
 from .scenario import Example, Scenario
 
 
@@ -58,16 +58,12 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     if scenario.label_field:
         labels = {row[scenario.label_field] for row in rows}
         if len(labels) < 2:
-            raise DataError(
-                [
-                    DataIssue(
-                        str(data_path),
-                        None,
-                        scenario.label_field,
-                        f"every row has the same {scenario.label_field} {next(iter(labels))!r}",
-                        "Give rows of at least two labels; one label leaves nothing to learn or measure.",
-                    )
-                ]
+            raise data_error(
+                data_path,
+                None,
+                scenario.label_field,
+                f"every row has the same {scenario.label_field} {next(iter(labels))!r}",
+                "Give rows of at least two labels; one label leaves nothing to learn or measure.",
             )
     stratified = False
     if test_set is None:
@@ -86,36 +82,28 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
                 )
                 for row in leaked
             ]
-            raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
+            raise DataError(issues)
     if not test:
-        raise DataError(
-            [
-                DataIssue(
-                    str(data_path),
-                    None,
-                    None,
-                    "no rows left for testing",
-                    "Give more rows, a larger data.test_size, or a --test file.",
-                )
-            ]
+        raise data_error(
+            data_path,
+            None,
+            None,
+            "no rows left for testing",
+            "Give more rows, a larger data.test_size, or a --test file.",
         )
     train, val, _ = data.split(rows, config["data"]["val_size"], seed, scenario.label_field)
     if not train:
-        raise DataError(
-            [
-                DataIssue(
-                    str(data_path),
-                    None,
-                    None,
-                    "no rows left for training",
-                    "Give more rows or smaller test/validation sizes.",
-                )
-            ]
+        raise data_error(
+            data_path,
+            None,
+            None,
+            "no rows left for training",
+            "Give more rows or smaller test/validation sizes.",
         )
     context = scenario.build_context(train, config["scenario"], data_path)
     issues = scenario.check_rows(val + test, context, str(test_path or data_path))
     if issues:
-        raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
+        raise DataError(issues)
     prepared = Prepared(
         scenario,
         config,
@@ -143,8 +131,8 @@ def measure_tokens(prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
     """Token lengths of every example; refuse rows whose prompt alone leaves no room for the answer."""
     max_length = prepared.config["data"]["max_length"]
     lengths, issues, truncated = [], [], 0
-    for part in ("train", "val", "test"):
-        rows = {"train": prepared.train, "val": prepared.val, "test": prepared.test}[part]
+    parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
+    for part, rows in parts.items():
         for row, ex in zip(rows, prepared.examples[part], strict=True):
             prompt = tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
             n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
@@ -164,7 +152,7 @@ def measure_tokens(prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
             elif n_total > max_length:
                 truncated += 1
     if issues:
-        raise DataError(issues[: data.MAX_ISSUES], total=len(issues))
+        raise DataError(issues)
     if truncated:
         prepared.warnings.append(
             f"{truncated} examples exceed max_length {max_length} and are cut at the end."

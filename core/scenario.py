@@ -7,6 +7,7 @@ scenario must stay light: no torch, transformers or trl at module import.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,12 +102,23 @@ class PromptTemplate:
             sha256=hashlib.sha256(text.encode()).hexdigest(),
         )
 
-    def render(self, **values: Any) -> Example:
-        prompt = [
+    def render_prompt(self, **values: Any) -> list[dict[str, str]]:
+        """The chat messages alone: what `scenario generate` needs for a row without a target."""
+        return [
             {"role": "system", "content": self.system.render(**values).strip()},
             {"role": "user", "content": self.user.render(**values).strip()},
         ]
-        return Example(prompt=prompt, completion=self.completion.render(**values).strip())
+
+    def render(self, **values: Any) -> Example:
+        return Example(
+            prompt=self.render_prompt(**values), completion=self.completion.render(**values).strip()
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def load_template(path: Path) -> PromptTemplate:
+    """Parse a template file once per process (format runs once per row)."""
+    return PromptTemplate.load(path)
 
 
 @dataclass
@@ -126,9 +138,13 @@ class Scenario:
     option_help: dict[str, str] = field(default_factory=dict)
 
     # -- declared data -------------------------------------------------------------
-    @property
-    def template(self) -> PromptTemplate:
-        return PromptTemplate.load(self.package_dir / "template.yaml")
+    def template_for(self, row: dict[str, Any]) -> PromptTemplate:
+        """The template a row is rendered with; override to use one file per kind of row."""
+        return load_template(self.package_dir / "template.yaml")
+
+    def templates(self) -> list[PromptTemplate]:
+        """Every template this scenario may use (their hashes go into the report)."""
+        return [load_template(self.package_dir / "template.yaml")]
 
     def defaults(self) -> dict[str, Any]:
         path = self.package_dir / "defaults.yaml"
@@ -149,8 +165,17 @@ class Scenario:
         """Checks that need the fitted context (e.g. labels unseen in training); returns DataIssues."""
         return []
 
-    def format(self, row: dict[str, Any], context: Any) -> Example:
+    def values(self, row: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The template's variables for one row; target fields may be absent (see `prompt`)."""
         raise NotImplementedError
+
+    def format(self, row: dict[str, Any], context: Any) -> Example:
+        """Prompt and target completion of a full row: used for training and evaluation alike."""
+        return self.template_for(row).render(**self.values(row, context))
+
+    def prompt(self, row: dict[str, Any], context: Any) -> list[dict[str, str]]:
+        """Prompt messages alone, for rows without a target (`scenario generate`, `chat`)."""
+        return self.template_for(row).render_prompt(**self.values(row, context))
 
     def parse(self, text: str, context: Any) -> dict[str, Any]:
         """Turn a raw generation into the cleaned fields the metrics read."""

@@ -55,6 +55,8 @@ def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_p
     # re-scoring and re-rendering need no model
     rescored = invoke("eval", str(out))
     assert rescored.exit_code == 0 and "re-scored 24 rows" in rescored.output
+    again = json.loads((out / "report.json").read_text())
+    assert again["metrics"] == report["metrics"] and again["data"] == report["data"]
     (out / "report.md").unlink()
     assert invoke("report", str(out)).exit_code == 0 and (out / "report.md").exists()
 

@@ -26,35 +26,11 @@ def _read_report(run_dir: Path) -> dict:
 @RUN_DIR
 def eval_command(run_dir: Path) -> None:
     """Re-score a run's predictions.jsonl (no generation) and re-render its reports."""
-    from .. import data, registry
     from ..pipeline import rescore
-    from ..prepare import Prepared
 
-    old = _read_report(run_dir)
-    scenario = registry.load(old["scenario"]["name"])
-    config = old["config"]
-    parts = {}
-    for name in ("train", "val", "test"):
-        with (run_dir / "data" / f"{name}.jsonl").open(encoding="utf-8") as handle:
-            parts[name] = [json.loads(line) for line in handle if line.strip()]
-    train_file = Path(old["data"]["train_file"])
-    context = scenario.build_context(parts["train"], config["scenario"], train_file)
-    test_file = old["data"]["test_file"]
-    prepared = Prepared(
-        scenario,
-        config,
-        data.Dataset(train_file, [], old["data"]["train_sha256"]),
-        data.Dataset(Path(test_file), [], old["data"]["test_sha256"]) if test_file else None,
-        parts["train"],
-        parts["val"],
-        parts["test"],
-        context,
-        old["data"]["stratified"],
-        old["data"]["duplicates_dropped"],
-        old.get("warnings", []),
-    )
-    report = rescore(run_dir, scenario, prepared)
-    click.echo(f"re-scored {len(parts['test'])} rows; report: {run_dir / 'report.html'}")
+    _read_report(run_dir)
+    report = rescore(run_dir)
+    click.echo(f"re-scored {report['data']['rows']['test']} rows; report: {run_dir / 'report.html'}")
     primary = report["metrics"][report["primary_metric"]]
     click.echo(
         f"{report['primary_metric']}: base {primary['base']} tuned {primary['tuned']} ({primary['verdict']})"

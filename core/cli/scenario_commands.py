@@ -209,7 +209,8 @@ def run_for(scenario: Scenario) -> click.Command:
         if kwargs["resume"] and not config["run"]["output"]:
             raise ConfigError("--resume needs --output: the folder of the run to continue.")
         prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
-        measure_tokens(prepared, _load_tokenizer(config, quiet))
+        tokenizer = _load_tokenizer(config, quiet)
+        measure_tokens(prepared, tokenizer)
         timer.stage("validate", start)
         run_dir = Path(config["run"]["output"]) if config["run"]["output"] else default_run_dir(scenario.name)
         config["run"]["output"] = str(run_dir)
@@ -220,7 +221,9 @@ def run_for(scenario: Scenario) -> click.Command:
             )
         try:
             with progress_bar(quiet) as bar:
-                report = run(prepared, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer)
+                report = run(
+                    prepared, tokenizer, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer
+                )
         except KeyboardInterrupt:
             click.echo(
                 f"\ninterrupted. Finished stages and the last checkpoint are kept in {run_dir}. To continue, "

@@ -10,7 +10,7 @@ from typing import Any
 
 from scenario_pack.core.errors import DataIssue
 from scenario_pack.core.metrics import accuracy, corpus_bleu, macro_f1, per_label_f1, rouge_l
-from scenario_pack.core.scenario import Example, Field, Metric, Scenario, Scored, mean_of
+from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of
 
 from . import retrieval
 
@@ -90,20 +90,20 @@ class SupportScenario(Scenario):
             if row["intent"] not in known
         ]
 
-    def format(self, row: dict[str, Any], context: SupportContext) -> Example:
+    def values(self, row: dict[str, Any], context: SupportContext) -> dict[str, Any]:
         words = context.settings["passage_words"]
         docs = [
             {"title": p.title, "text": retrieval.clip_words(p.text, words)}
             for p in self.passages(row, context)
         ]
-        return self.template.render(
-            intents=context.intents,
-            docs=docs,
-            subject=row.get("subject") or "",
-            ticket=row["ticket"].strip(),
-            intent=row["intent"],
-            response=row["response"].strip(),
-        )
+        return {
+            "intents": context.intents,
+            "docs": docs,
+            "subject": row.get("subject") or "",
+            "ticket": row["ticket"].strip(),
+            "intent": row.get("intent"),
+            "response": (row.get("response") or "").strip(),
+        }
 
     def parse(self, text: str, context: SupportContext) -> dict[str, Any]:
         match = INTENT_LINE.search(text)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core.errors import DataError, DataIssue
+from scenario_pack.core.errors import data_error
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 
@@ -49,20 +49,10 @@ def _read_jsonl(path: Path) -> list[Passage]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(
-                [DataIssue(str(path), number, None, f"invalid JSON ({exc.msg})", "Fix this line.")]
-            ) from exc
+            raise data_error(path, number, None, f"invalid JSON ({exc.msg})", "Fix this line.") from exc
         if not isinstance(item, dict) or not str(item.get("text", "")).strip():
-            raise DataError(
-                [
-                    DataIssue(
-                        str(path),
-                        number,
-                        "text",
-                        "missing or empty",
-                        'Each docs line needs {"text": ..., "title": ...}.',
-                    )
-                ]
+            raise data_error(
+                path, number, "text", "missing or empty", 'Each docs line needs {"text": ..., "title": ...}.'
             )
         passages.append(
             Passage(str(item.get("title", path.stem)), str(item["text"]).strip(), f"{path}:{number}")
@@ -73,16 +63,8 @@ def _read_jsonl(path: Path) -> list[Passage]:
 def load_docs(location: Path) -> list[Passage]:
     """Read a docs folder or file (.md/.txt split by sections, .jsonl with a text field)."""
     if not location.exists():
-        raise DataError(
-            [
-                DataIssue(
-                    str(location),
-                    None,
-                    None,
-                    "docs path not found",
-                    "Pass an existing folder or file to --docs.",
-                )
-            ]
+        raise data_error(
+            location, None, None, "docs path not found", "Pass an existing folder or file to --docs."
         )
     files = sorted(p for p in location.rglob("*") if p.is_file()) if location.is_dir() else [location]
     passages: list[Passage] = []
@@ -94,20 +76,14 @@ def load_docs(location: Path) -> list[Passage]:
             elif suffix == ".jsonl":
                 passages.extend(_read_jsonl(path))
         except UnicodeDecodeError as exc:
-            raise DataError(
-                [DataIssue(str(path), None, None, "not UTF-8 text", "Re-save it as UTF-8.")]
-            ) from exc
+            raise data_error(path, None, None, "not UTF-8 text", "Re-save it as UTF-8.") from exc
     if not passages:
-        raise DataError(
-            [
-                DataIssue(
-                    str(location),
-                    None,
-                    None,
-                    "no readable documentation text found",
-                    "Give .md, .txt or .jsonl files with text in them.",
-                )
-            ]
+        raise data_error(
+            location,
+            None,
+            None,
+            "no readable documentation text found",
+            "Give .md, .txt or .jsonl files with text in them.",
         )
     return passages
 
