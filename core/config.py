@@ -66,10 +66,17 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "prompt_tokens": Key((int,), 20, "virtual tokens for prompt tuning"),
         "gradient_checkpointing": Key((bool,), False, "trade compute for memory"),
         "packing": Key((bool,), False, "pack examples padding-free (no attention across examples)"),
+        "per_group": Key(
+            (bool,), False, "also train one adapter per value of the scenario's group field and compare"
+        ),
     },
     "eval": {
         "max_new_tokens": Key((int,), 128, "generation budget per answer"),
         "batch_size": Key((int,), 16, "prompts generated together"),
+        "repetition_penalty": Key(
+            (float, int), 1.0, "greedy decoding's penalty on tokens already generated (1.0: none)"
+        ),
+        "no_repeat_ngram_size": Key((int,), 0, "forbid repeating any n-gram of this size (0: off)"),
         "bootstrap": Key((int,), 1000, "paired bootstrap resamples for the delta intervals"),
         "examples": Key((int,), 3, "best and worst examples shown in the report"),
     },

@@ -191,6 +191,8 @@ def _check_row(row: dict[str, Any], scenario: Scenario, source: str, line: int |
             issues.append(
                 DataIssue(source, line, spec.name, "is empty", f"Fill in '{spec.name}' or drop the row.")
             )
+    if not issues:
+        issues = [DataIssue(source, line, *problem) for problem in scenario.check_row(row)]
     return issues
 
 

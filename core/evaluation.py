@@ -107,3 +107,57 @@ def examples_by_gain(
 
     ranked = sorted(records, key=gain)
     return {"best": list(reversed(ranked[-count:])), "worst": ranked[:count]}
+
+
+def _table_row(comparison: Any) -> list[Any]:
+    low, high = comparison.low, comparison.high
+    interval = "n/a" if math.isnan(low) or math.isnan(high) else f"{low:+.3f} to {high:+.3f}"
+    return [_clean(comparison.base), _clean(comparison.tuned), _clean(comparison.delta), interval]
+
+
+def _groups(examples: Sequence[Scored], field: str) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        value = ex.row.get(field)
+        groups.setdefault("(none)" if value in (None, "") else str(value), []).append(i)
+    return dict(sorted(groups.items()))
+
+
+def by_slice(
+    scenario: Scenario,
+    base: Sequence[Scored],
+    tuned: Sequence[Scored],
+    field: str,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Every metric per value of one row field, base vs tuned, with paired intervals and verdicts."""
+    rows = []
+    for value, idx in _groups(base, field).items():
+        b, t = [base[i] for i in idx], [tuned[i] for i in idx]
+        for metric in scenario.metrics:
+            comparison = compare(metric, b, t, resamples, seed)
+            note = "" if len(idx) >= MIN_ROWS_FOR_INTERVAL else " (few rows)"
+            rows.append([value, len(idx), metric.name, *_table_row(comparison), comparison.verdict + note])
+    return {"columns": [field, "rows", "metric", "base", "tuned", "delta", "95% CI", "verdict"], "rows": rows}
+
+
+def group_comparison(
+    scenario: Scenario,
+    single: Sequence[Scored],
+    per_group: Sequence[Scored],
+    field: str,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Per-group adapters against the single adapter, on the same held-out rows of each group."""
+    rows = []
+    names = {"improved": f"per-{field} adapter", "regressed": "single adapter"}
+    for value, idx in _groups(single, field).items():
+        s, g = [single[i] for i in idx], [per_group[i] for i in idx]
+        for metric in scenario.metrics:
+            comparison = compare(metric, s, g, resamples, seed)
+            winner = names.get(comparison.verdict, "no clear difference")
+            rows.append([value, len(idx), metric.name, *_table_row(comparison), winner])
+    columns = [field, "rows", "metric", "single adapter", f"per-{field} adapter", "delta", "95% CI", "better"]
+    return {"columns": columns, "rows": rows}

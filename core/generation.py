@@ -23,6 +23,14 @@ def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def decoding_options(eval_config: dict[str, Any]) -> dict[str, Any]:
+    """The `model.generate` options set in the config's eval section (greedy decoding otherwise)."""
+    return {
+        "repetition_penalty": float(eval_config["repetition_penalty"]),
+        "no_repeat_ngram_size": eval_config["no_repeat_ngram_size"],
+    }
+
+
 def render_prompts(tokenizer: Any, examples: list[Example]) -> list[str]:
     return [
         tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
@@ -30,27 +38,52 @@ def render_prompts(tokenizer: Any, examples: list[Example]) -> list[str]:
     ]
 
 
+def _batches(order: list[int], budgets: list[int], batch_size: int) -> list[list[int]]:
+    """Chunks of `order` that never mix generation budgets (a batch runs to its largest budget).
+
+    Each budget's rows are split into equal chunks (18 rows at size 16: 9 + 9, not 16 + 2), since a
+    nearly empty batch costs almost as much per step as a full one.
+    """
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and budgets[groups[-1][0]] == budgets[i]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    batches = []
+    for group in groups:
+        count = -(-len(group) // batch_size)
+        size = -(-len(group) // count)
+        batches += [group[start : start + size] for start in range(0, len(group), size)]
+    return batches
+
+
 def generate(
     model: Any,
     tokenizer: Any,
     examples: list[Example],
-    max_new_tokens: int,
+    max_new_tokens: int | list[int],
     batch_size: int,
     precision: str = "fp32",
     progress: Callable[[int], None] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[tuple[str, float]]:
-    """Return (text, seconds) per example, in input order; seconds is the batch time shared per row."""
+    """Return (text, seconds) per example, in input order; seconds is the batch time shared per row.
+
+    `max_new_tokens` may be one budget or one per example (a tweet needs fewer than a blog post);
+    `options` go to `model.generate` (e.g. repetition_penalty), the same for every model compared.
+    """
     import torch
 
     prompts = render_prompts(tokenizer, examples)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)
+    budgets = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: (budgets[i], len(encoded[i])), reverse=True)
     results: list[tuple[str, float] | None] = [None] * len(prompts)
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.eval()
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
+    for batch in _batches(order, budgets, batch_size):
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -63,10 +96,11 @@ def generate(
             output = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
-                max_new_tokens=max_new_tokens,
+                max_new_tokens=budgets[batch[0]],
                 do_sample=False,
                 pad_token_id=pad_id,
                 eos_token_id=tokenizer.eos_token_id,
+                **(options or {}),
             )
         seconds = (time.perf_counter() - began) / len(batch)
         for row, i in enumerate(batch):

@@ -21,6 +21,8 @@ from typing import Any
 from . import atomic, evaluation, generation, hardware, models, report, training
 from . import config as config_mod
 from .prepare import Prepared
+from .processes import Processes
+from .scenario import Scored
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
@@ -62,27 +64,42 @@ def write_split(prepared: Prepared, run_dir: Path) -> None:
 
 
 def _evaluate(
-    model: Any, tokenizer: Any, prepared: Prepared, precision: str, progress: Progress, label: str
+    model: Any,
+    tokenizer: Any,
+    prepared: Prepared,
+    precision: str,
+    progress: Progress,
+    label: str,
+    indices: list[int] | None = None,
 ) -> list[tuple[str, float]]:
-    cfg = prepared.config["eval"]
-    with progress(f"generating ({label})", len(prepared.test)) as bar:
+    """Generate for the test rows (or the given subset of them), each with its scenario budget."""
+    cfg, scenario = prepared.config["eval"], prepared.scenario
+    indices = list(range(len(prepared.test))) if indices is None else indices
+    budgets = [
+        scenario.max_new_tokens(prepared.test[i], prepared.context, cfg["max_new_tokens"]) for i in indices
+    ]
+    with progress(f"generating ({label})", len(indices)) as bar:
         return generation.generate(
             model,
             tokenizer,
-            prepared.examples["test"],
-            cfg["max_new_tokens"],
+            [prepared.examples["test"][i] for i in indices],
+            budgets,
             cfg["batch_size"],
             precision,
             progress=bar.update,
+            options=generation.decoding_options(cfg),
         )
 
 
-def _stage_outputs(path: Path, compute: Callable[[], list[tuple[str, float]]], resume: bool) -> list:
+def _stage_outputs(
+    path: Path, compute: Callable[[], list[tuple[str, float]]], resume: bool, procs: Processes
+) -> list:
     if resume and path.exists():
         log.info("reusing %s", path)
         return [tuple(x) for x in json.loads(path.read_text(encoding="utf-8"))]
     outputs = compute()
-    atomic.write_json(path, outputs)
+    if procs.main:
+        atomic.write_json(path, outputs)
     return outputs
 
 
@@ -100,90 +117,179 @@ def run(
     `tokenizer` is the one validation measured the rows with.
     """
     import torch
-    from peft import PeftModel
 
     timer = timer or Timer()
     config = prepared.config
     torch.manual_seed(config["run"]["seed"])
+    procs = Processes.current()
     hw = hardware.detect()
+    device = procs.device if procs.count > 1 else hw.device
     precision = hardware.choose_precision(config["model"]["precision"], hw)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(run_dir / "config.yaml", config_mod.save(config))
-    write_split(prepared, run_dir)
+    if procs.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(run_dir / "config.yaml", config_mod.save(config))
+        write_split(prepared, run_dir)
 
     start = time.perf_counter()
     source = models.resolve(config["model"]["name"])
     tokenizer.padding_side = "left"
-    model = models.load_model(config["model"]["name"]).to(hw.device)
+    model = models.load_model(config["model"]["name"]).to(device)
     timer.stage("load_model", start)
+    everything = list(range(len(prepared.test)))
+
+    def evaluate(model: Any, label: str, indices: list[int]) -> Callable[[], list[tuple[str, float]]]:
+        return lambda: procs.share(
+            indices, lambda mine: _evaluate(model, tokenizer, prepared, precision, progress, label, mine)
+        )
 
     start = time.perf_counter()
     base = _stage_outputs(
-        run_dir / "stages" / "base_outputs.json",
-        lambda: _evaluate(model, tokenizer, prepared, precision, progress, "base model"),
-        resume,
+        run_dir / "stages" / "base_outputs.json", evaluate(model, "base model", everything), resume, procs
     )
     timer.stage("base_eval", start)
 
     start = time.perf_counter()
-    adapter_dir = run_dir / "adapter"
-    result_path = run_dir / "stages" / "train_result.json"
-    if resume and adapter_dir.exists() and result_path.exists():
-        train_info = json.loads(result_path.read_text(encoding="utf-8"))
-        tuned = (
-            PeftModel.from_pretrained(model, adapter_dir)
-            if train_info["method"] != "full"
-            else models.load_model(str(adapter_dir))
-        )
-    else:
-        tokenizer.padding_side = "right"
-        tuned, result = training.train(
-            model,
-            tokenizer,
-            prepared.examples["train"],
-            prepared.examples["val"],
-            config,
-            source,
-            run_dir / "checkpoints",
-            precision,
-            quiet,
-            resume,
-            hw.device,
-        )
-        tokenizer.padding_side = "left"
-        tmp = run_dir / ".adapter.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tuned.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        atomic.replace_dir(tmp, adapter_dir)
-        train_info = _train_summary(result, precision)
-        atomic.write_json(result_path, train_info)
-        atomic.write_jsonl(run_dir / "train_log.jsonl", result.log_history)
+    fit = Fit(config, source, tokenizer, precision, device, quiet, resume, procs)
+    tuned, train_info = fit.tuned_model(
+        model, prepared.examples["train"], prepared.examples["val"], run_dir, "adapter"
+    )
     timer.stage("train", start)
 
     start = time.perf_counter()
     if train_info["method"] == "lora":
         tuned = tuned.merge_and_unload()  # same outputs, no adapter overhead per token
     tuned_outputs = _stage_outputs(
-        run_dir / "stages" / "tuned_outputs.json",
-        lambda: _evaluate(tuned, tokenizer, prepared, precision, progress, "tuned model"),
-        resume,
+        run_dir / "stages" / "tuned_outputs.json", evaluate(tuned, "tuned model", everything), resume, procs
     )
     timer.stage("tuned_eval", start)
+    outputs = {"base": base, "tuned": tuned_outputs}
+
+    field_name = prepared.scenario.group_field
+    if config["train"]["per_group"] and field_name:
+        start = time.perf_counter()
+        del model, tuned  # each group starts from a fresh copy of the base model
+        outputs[f"per_{field_name}"], train_info["per_group"] = _per_group(prepared, run_dir, fit, evaluate)
+        timer.stage(f"per_{field_name}", start)
+    if not procs.main:
+        return {}
 
     references = [ex.completion for ex in prepared.examples["test"]]
-    records = evaluation.prediction_records(prepared.test, references, {"base": base, "tuned": tuned_outputs})
+    records = evaluation.prediction_records(prepared.test, references, outputs)
     report_dict = build_report(prepared, run_dir, records, train_info, hw, precision, timer)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return report_dict
 
 
-def _train_summary(result: training.TrainResult, precision: str) -> dict[str, Any]:
+@dataclass
+class Fit:
+    """What every fine-tune of one run shares; trains or, on --resume, reloads a finished one."""
+
+    config: dict[str, Any]
+    source: str
+    tokenizer: Any
+    precision: str
+    device: str
+    quiet: bool
+    resume: bool
+    procs: Processes
+
+    def tuned_model(
+        self, model: Any, train: list, val: list, run_dir: Path, name: str
+    ) -> tuple[Any, dict[str, Any]]:
+        """Fine-tune `model` and save it as run_dir/name (adapter or full checkpoint), atomically."""
+        from peft import PeftModel
+
+        out_dir, stem = run_dir / name, name.replace("/", "_")
+        result_path = run_dir / "stages" / f"{stem}_train.json"
+        if self.resume and out_dir.exists() and result_path.exists():
+            info = json.loads(result_path.read_text(encoding="utf-8"))
+            if info["method"] == "full":
+                return models.load_model(str(out_dir)).to(self.device), info
+            return PeftModel.from_pretrained(model, out_dir), info
+        self.tokenizer.padding_side = "right"
+        tuned, result = training.train(
+            model,
+            self.tokenizer,
+            train,
+            val,
+            self.config,
+            self.source,
+            run_dir / "checkpoints" / name,
+            self.precision,
+            self.quiet,
+            self.resume,
+            self.device,
+        )
+        self.tokenizer.padding_side = "left"
+        info = _train_summary(result, self.precision, self.procs.count)
+        if self.procs.main:
+            tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tuned.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            atomic.replace_dir(tmp, out_dir)
+            atomic.write_json(result_path, info)
+            log_path = run_dir / (
+                "train_log.jsonl" if name == "adapter" else f"stages/{stem}_train_log.jsonl"
+            )
+            atomic.write_jsonl(log_path, result.log_history)
+        if self.procs.count > 1:  # which training rows each process saw: data parallel, auditable
+            atomic.write_json(
+                run_dir / "stages" / f"{stem}_rows_rank{self.procs.state.process_index}.json",
+                result.row_digests,
+            )
+        self.procs.wait()
+        return tuned, info
+
+
+def _per_group(
+    prepared: Prepared, run_dir: Path, fit: Fit, evaluate: Callable[[Any, str, list[int]], Callable[[], list]]
+) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+    """One adapter per value of the scenario's group field, each trained on that group's rows only
+    and evaluated on that group's test rows; returns outputs aligned with the test rows."""
+    field_name = prepared.scenario.group_field
+    outputs: list[Any] = [None] * len(prepared.test)
+    summaries = {}
+    for value in sorted({row[field_name] for row in prepared.test}):
+
+        def pick(part: str, value: str = value) -> list[int]:
+            return [i for i, row in enumerate(getattr(prepared, part)) if row[field_name] == value]
+
+        name = f"adapters/{field_name}={_slug(value)}"
+        stem, test_idx = name.replace("/", "_"), pick("test")
+
+        def compute(name: str = name, test_idx: list[int] = test_idx, value: str = value) -> list:
+            model = models.load_model(prepared.config["model"]["name"]).to(fit.device)
+            tuned, _ = fit.tuned_model(
+                model,
+                [prepared.examples["train"][i] for i in pick("train")],
+                [prepared.examples["val"][i] for i in pick("val")],
+                run_dir,
+                name,
+            )
+            if fit.config["train"]["method"] == "lora":
+                tuned = tuned.merge_and_unload()
+            return evaluate(tuned, f"{field_name}={value} adapter", test_idx)()
+
+        results = _stage_outputs(run_dir / "stages" / f"{stem}_outputs.json", compute, fit.resume, fit.procs)
+        for i, out in zip(test_idx, results, strict=True):
+            outputs[i] = out
+        info = json.loads((run_dir / "stages" / f"{stem}_train.json").read_text("utf-8"))
+        summaries[value] = {k: v for k, v in info.items() if k != "loss_curves"}
+    return outputs, summaries
+
+
+def _slug(value: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(value)) or "_"
+
+
+def _train_summary(result: training.TrainResult, precision: str, processes: int) -> dict[str, Any]:
     train_losses = [e["loss"] for e in result.log_history if "loss" in e]
     eval_losses = [e["eval_loss"] for e in result.log_history if "eval_loss" in e]
     return {
         "method": result.method,
         "precision": precision,
+        "processes": processes,
         "steps": result.steps,
         "seconds": round(result.seconds, 2),
         "train_tokens": result.train_tokens,
@@ -210,7 +316,6 @@ def build_report(
     scenario, config = prepared.scenario, prepared.config
     base = evaluation.score(scenario, prepared.context, records, "base")
     tuned = evaluation.score(scenario, prepared.context, records, "tuned")
-    atomic.write_jsonl(run_dir / "predictions.jsonl", records)  # now with cleaned outputs and scores
     metrics = evaluation.compare_models(
         scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"]
     )
@@ -247,10 +352,14 @@ def build_report(
         "metrics": metrics,
         "primary_metric": scenario.primary_metric.name,
         "example_score": scenario.example_score,
-        "details": scenario.details(base, tuned, prepared.context),
+        "details": {
+            **_core_tables(prepared, records, base, tuned),
+            **scenario.details(base, tuned, prepared.context),
+        },
         "context": scenario.context_summary(prepared.context),
         "warnings": prepared.warnings,
     }
+    atomic.write_jsonl(run_dir / "predictions.jsonl", records)  # now with cleaned outputs and scores
     timer.stage("report", start)
     report_dict["timings"] = dict(timer.timings)
     report_dict["timings"]["total"] = round(sum(timer.timings.values()), 2)
@@ -258,6 +367,27 @@ def build_report(
     atomic.write_json(run_dir / "report.json", report_dict)
     report.render(run_dir)
     return report_dict
+
+
+def _core_tables(
+    prepared: Prepared, records: list[dict[str, Any]], base: list[Scored], tuned: list[Scored]
+) -> dict[str, Any]:
+    """Metrics per slice of the test rows and, after --per-<group>, per-group against single adapters."""
+    scenario, config = prepared.scenario, prepared.config
+    resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
+    tables = {
+        f"Metrics by {name}": evaluation.by_slice(scenario, base, tuned, name, resamples, seed)
+        for name in scenario.slice_fields
+        if any(r["row"].get(name) not in (None, "") for r in records)
+    }
+    group_model = f"per_{scenario.group_field}"
+    if records and group_model in records[0]:
+        per_group = evaluation.score(scenario, prepared.context, records, group_model)
+        title = f"Per-{scenario.group_field} adapters vs the single adapter"
+        tables[title] = evaluation.group_comparison(
+            scenario, tuned, per_group, scenario.group_field, resamples, seed
+        )
+    return tables
 
 
 def rescore(run_dir: Path) -> dict[str, Any]:

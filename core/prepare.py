@@ -101,7 +101,8 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             "Give more rows or smaller test/validation sizes.",
         )
     context = scenario.build_context(train, config["scenario"], data_path)
-    issues = scenario.check_rows(val + test, context, str(test_path or data_path))
+    issues = scenario.check_rows(train + val, context, str(data_path))
+    issues += scenario.check_rows(test, context, str(test_path or data_path))
     if issues:
         raise DataError(issues)
     prepared = Prepared(

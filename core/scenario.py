@@ -131,9 +131,11 @@ class Scenario:
     fields: tuple[Field, ...]
     input_field: str
     package_dir: Path
+    target_fields: tuple[str, ...] = ()  # what the model writes; absent when a user tries new inputs
     label_field: str | None = None
     slice_fields: tuple[str, ...] = ()
     example_score: str | None = None  # per-example score that picks the report's best/worst examples
+    group_field: str | None = None  # `--per-<field>`: one adapter per value, compared with the single one
     metrics: tuple[Metric, ...] = field(default_factory=tuple)
     option_help: dict[str, str] = field(default_factory=dict)
 
@@ -155,6 +157,13 @@ class Scenario:
         return next(m for m in self.metrics if m.primary)
 
     # -- hooks ---------------------------------------------------------------------
+    def check_row(self, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """Rules one row must follow beyond field types: (field, problem, fix) for each broken one.
+
+        Core adds the file and line, so scenarios never format locations themselves.
+        """
+        return []
+
     def build_context(
         self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
     ) -> Any:
@@ -176,6 +185,10 @@ class Scenario:
     def prompt(self, row: dict[str, Any], context: Any) -> list[dict[str, str]]:
         """Prompt messages alone, for rows without a target (`scenario generate`, `chat`)."""
         return self.template_for(row).render_prompt(**self.values(row, context))
+
+    def max_new_tokens(self, row: dict[str, Any], context: Any, default: int) -> int:
+        """Generation budget for one row (e.g. a tweet needs fewer tokens than a blog post)."""
+        return default
 
     def parse(self, text: str, context: Any) -> dict[str, Any]:
         """Turn a raw generation into the cleaned fields the metrics read."""

@@ -32,6 +32,7 @@ class TrainResult:
     method: str
     trainable_params: int
     total_params: int
+    row_digests: list[str]  # one per training example this process computed a loss on
 
 
 def to_records(examples: list[Example]) -> list[dict[str, Any]]:
@@ -103,7 +104,8 @@ def build_sft_config(
         per_device_train_batch_size=train["batch_size"],
         per_device_eval_batch_size=train["batch_size"],
         gradient_accumulation_steps=train["grad_accum"],
-        use_cpu=device == "cpu",  # transformers refuses bf16 on CPU unless told the CPU is the device
+        use_cpu=device.split(":")[0]
+        == "cpu",  # transformers refuses bf16 on CPU unless told the CPU is the device
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         max_length=data["max_length"],
@@ -164,6 +166,16 @@ def tail_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
     return loss / count
 
 
+def row_digests(inputs: dict[str, Any]) -> list[str]:
+    """A short digest of each row's real tokens: which examples a process trained on, without the text."""
+    import hashlib
+
+    return [
+        hashlib.sha256(ids[mask.bool()].numpy().tobytes()).hexdigest()[:16]
+        for ids, mask in zip(inputs["input_ids"].cpu(), inputs["attention_mask"].cpu(), strict=True)
+    ]
+
+
 def _trainer_class() -> type:
     from transformers import Trainer
     from trl import SFTTrainer
@@ -181,6 +193,7 @@ def _trainer_class() -> type:
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.compute_loss_func = tail_loss
+            self.row_digests: list[str] = []
 
         def compute_loss(
             self,
@@ -189,6 +202,8 @@ def _trainer_class() -> type:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
+            if model.training:
+                self.row_digests += row_digests(inputs)
             return Trainer.compute_loss(self, model, left_align(inputs), return_outputs, num_items_in_batch)
 
     return CompletionLossTrainer
@@ -258,5 +273,6 @@ def train(
         method=config["train"]["method"],
         trainable_params=trainable,
         total_params=total,
+        row_digests=trainer.row_digests,
     )
     return trainer.model, result

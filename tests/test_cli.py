@@ -194,3 +194,26 @@ def test_merged_export_generates_like_base_plus_adapter(
     )  # adapter was merged
     again = invoke("export", str(out), "--merged", str(merged))
     assert again.exit_code == 2 and "is not empty" in again.output
+
+
+def test_generate_and_chat_with_tuned_and_base_models(
+    tiny_model: Path, support_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    assert run_tiny(tiny_model, support_dir / "tickets.jsonl", out).exit_code == 0
+    tuned = invoke("generate", "support", "--run", str(out), "where is my order", "my blender broke")
+    assert tuned.exit_code == 0, tuned.output
+    assert "> where is my order" in tuned.output and "> my blender broke" in tuned.output
+    data = str(support_dir / "tickets.jsonl")
+    base = CliRunner().invoke(
+        cli, ["generate", "support", "--data", data, "--model", str(tiny_model)], input="refund please\n"
+    )
+    assert base.exit_code == 0, base.output
+    chat = CliRunner().invoke(cli, ["chat", "support", "--run", str(out)], input="where is my order\n\n")
+    assert chat.exit_code == 0 and "tuned model of" in chat.output and chat.output.count("ticket> ") == 2
+    neither = invoke("generate", "support", "hello")
+    assert neither.exit_code == 2 and "pass --run RUN_DIR" in neither.output
+    wrong = invoke("generate", "content", "--run", str(out), "a brief")
+    assert wrong.exit_code == 2 and "is a 'support' run, not 'content'" in wrong.output
+    bad_field = invoke("generate", "support", "--run", str(out), "--field", "oops", "hi")
+    assert bad_field.exit_code == 2 and "expected key=value" in bad_field.output

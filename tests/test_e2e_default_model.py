@@ -7,32 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SUPPORT_DATA
+from tests.conftest import ROOT, SUPPORT_DATA
+
+
+def short_run(scenario: str, data: Path, out: Path, limit: int) -> subprocess.CompletedProcess:
+    """`scenario run` on the real default model: a few rows, six optimizer steps, short answers."""
+    command = [sys.executable, "-c", "from scenario_pack.core.cli import main; main()", "run", scenario]
+    command += ["--data", str(data), "--limit", str(limit), "--max-steps", "6", "--output", str(out)]
+    command += ["--set", "eval.max_new_tokens=48", "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @pytest.mark.slow
 def test_support_run_on_default_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-c",
-        "from scenario_pack.core.cli import main; main()",
-        "run",
-        "support",
-        "--data",
-        str(SUPPORT_DATA),
-        "--limit",
-        "120",
-        "--max-steps",
-        "6",
-        "--output",
-        str(out),
-        "--set",
-        "eval.max_new_tokens=48",
-        "--quiet",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = short_run("support", SUPPORT_DATA, out, 120)
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["name"] == "smollm2-135m-instruct"
     assert report["data"]["rows"]["test"] == 24
@@ -55,3 +46,21 @@ def test_support_run_on_default_model(tmp_path: Path) -> None:
     assert metrics["format_rate"]["tuned"] > metrics["format_rate"]["base"]
     assert "report:" in result.stdout and (out / "report.html").exists()
     assert (out / "adapter" / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_content_run_on_default_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = short_run("content", ROOT / "data_templates" / "content" / "posts.jsonl", out, 90)
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["rows"]["test"] == 18 and report["primary_metric"] == "brand_voice"
+    losses = report["training"]["loss_curves"]["train"]
+    assert losses[-1][1] < losses[0][1]
+    for name in ("brand_voice", "constraint_pass_rate", "keyword_coverage", "readability_gap"):
+        assert report["metrics"][name]["base"] is not None and report["metrics"][name]["verdict"]
+    assert report["metrics"]["readability_gap"]["direction"] == "lower"
+    check = {row[0]: row[2] for row in report["details"]["Brand-voice check"]["rows"]}
+    assert check["ROC AUC, brand vs off-brand (held out)"] >= 0.8  # the voice score can tell voices apart
+    types = {row[0] for row in report["details"]["Metrics by type"]["rows"]}
+    assert types == {"blog", "email", "social"}
+    assert "report:" in result.stdout and (out / "report.html").exists()

@@ -53,7 +53,7 @@ def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: 
         "eval.bootstrap=20",
         "--quiet",
     )
-    first = out / "checkpoints" / "checkpoint-100" / "trainer_state.json"
+    first = out / "checkpoints" / "adapter" / "checkpoint-100" / "trainer_state.json"
     process = start_and_wait_for(command, first, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert first.exists(), "training never reached its first checkpoint"
     process.send_signal(signal.SIGKILL)
@@ -61,7 +61,7 @@ def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: 
     assert process.returncode == -signal.SIGKILL
     assert not (out / "report.json").exists()  # nothing that looks finished
     assert not (out / "adapter").exists()
-    resumed_from = last_complete_checkpoint(out / "checkpoints")
+    resumed_from = last_complete_checkpoint(out / "checkpoints" / "adapter")
     assert resumed_from is not None
     base_outputs = (out / "stages" / "base_outputs.json").read_text()
 
@@ -89,7 +89,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     out = tmp_path / "run"
     command = run_command(tiny_model, support_dir, out, "--max-steps", "2000", "--batch-size", "2", "--quiet")
     process = start_and_wait_for(
-        command, out / "checkpoints", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, out / "checkpoints" / "adapter", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)

@@ -10,6 +10,7 @@ import click
 from ..errors import ScenarioPackError
 from .run_dir_commands import eval_command, export_command, report_command
 from .scenario_commands import ScenarioGroup, list_command, run_for, validate_for
+from .try_commands import chat_command, generate_command
 
 
 class ScenarioCLI(click.Group):
@@ -54,6 +55,8 @@ cli.add_command(
 cli.add_command(eval_command)
 cli.add_command(report_command)
 cli.add_command(export_command)
+cli.add_command(generate_command)
+cli.add_command(chat_command)
 
 
 def _quiet_libraries() -> None:

@@ -88,6 +88,8 @@ def _overrides(
         value = flags.get(f"scenario_{key}")
         if value is not None:
             layer.setdefault("scenario", {})[key] = value
+    if flags.get("per_group"):
+        layer.setdefault("train", {})["per_group"] = True
     if flags.get("redact") is not None:
         layer.setdefault("data", {})["redact"] = flags["redact"]
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
@@ -231,7 +233,8 @@ def run_for(scenario: Scenario) -> click.Command:
                 err=True,
             )
             raise SystemExit(130) from None
-        _print_summary(report, run_dir)
+        if report:  # empty on the non-main processes of a multi-process run
+            _print_summary(report, run_dir)
 
     params = (
         _common_params(lambda flag: True)
@@ -242,6 +245,16 @@ def run_for(scenario: Scenario) -> click.Command:
             ),
         ]
     )
+    if scenario.group_field:
+        params.append(
+            click.Option(
+                [f"--per-{scenario.group_field.replace('_', '-')}", "per_group"],
+                is_flag=True,
+                default=None,
+                help=f"also train one adapter per {scenario.group_field} and compare it with the single "
+                "adapter on the same held-out rows",
+            )
+        )
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 

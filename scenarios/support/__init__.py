@@ -87,7 +87,7 @@ class SupportScenario(Scenario):
                 f"Use one of {', '.join(context.intents)}, or add training rows with this intent.",
             )
             for row in rows
-            if row["intent"] not in known
+            if row.get("intent") is not None and row["intent"] not in known
         ]
 
     def values(self, row: dict[str, Any], context: SupportContext) -> dict[str, Any]:
@@ -196,6 +196,7 @@ scenario = SupportScenario(
         Field("customer_segment", str, "e.g. new, returning, plus", required=False, nonempty=False),
     ),
     input_field="ticket",
+    target_fields=("intent", "response"),
     label_field="intent",
     slice_fields=("customer_segment", "channel", "product"),
     example_score="rouge_l",

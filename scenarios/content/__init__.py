@@ -1,0 +1,296 @@
+"""Brand content: blog posts, newsletters and social posts written in one brand's voice.
+
+Scored on how much a text reads like the brand (a classifier whose own ROC AUC is reported),
+whether it fits its platform's rules, keyword coverage, readability against the brand's own, and
+overlap with the brand's real text.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenario_pack.core.errors import DataIssue
+from scenario_pack.core.metrics import rouge_l
+from scenario_pack.core.scenario import (
+    Field,
+    Metric,
+    PromptTemplate,
+    Scenario,
+    Scored,
+    load_template,
+    mean_of,
+)
+
+from . import rules, style, voice
+
+PACKAGE = Path(__file__).parent
+
+
+@dataclass
+class ContentContext:
+    """What content learns from the training rows: the voice classifier and the brand's readability."""
+
+    rules: rules.Rules
+    rules_path: Path
+    voice: voice.BrandVoice
+    off_brand_path: Path
+    off_brand_total: int
+    brand_ease: dict[str, float]  # mean Flesch reading ease of the brand's training texts, per type
+    types: list[str]
+    settings: dict[str, Any]
+
+
+class ContentScenario(Scenario):
+    def row_rules(self, row: dict[str, Any], context: ContentContext) -> dict[str, Any]:
+        return rules.for_row(context.rules, row["type"], row.get("platform")) or {}
+
+    # -- declared data -------------------------------------------------------------------
+    def template_for(self, row: dict[str, Any]) -> PromptTemplate:
+        own = PACKAGE / "templates" / f"{row['type']}.yaml"
+        return load_template(own if own.exists() else PACKAGE / "template.yaml")
+
+    def templates(self) -> list[PromptTemplate]:
+        return [
+            load_template(p)
+            for p in [PACKAGE / "template.yaml", *sorted((PACKAGE / "templates").glob("*.yaml"))]
+        ]
+
+    # -- hooks ---------------------------------------------------------------------------
+    def check_row(self, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        keywords = row.get("keywords")
+        if keywords is not None and not all(isinstance(k, str) and k.strip() for k in keywords):
+            return [
+                ("keywords", "must be a list of non-empty strings", 'Write e.g. ["repotting", "peat-free"].')
+            ]
+        return []
+
+    def build_context(
+        self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
+    ) -> ContentContext:
+        rules_path = Path(settings["rules"]) if settings.get("rules") else PACKAGE / "platform_rules.yaml"
+        off_path = (
+            Path(settings["off_brand"]) if settings.get("off_brand") else data_path.parent / "off_brand.jsonl"
+        )
+        off_brand = voice.load_off_brand(off_path)
+        ease: dict[str, list[float]] = {}
+        for row in train_rows:
+            value = style.reading_ease(row["text"])
+            if not math.isnan(value):
+                ease.setdefault(row["type"], []).append(value)
+        return ContentContext(
+            rules=rules.load(rules_path),
+            rules_path=rules_path,
+            voice=voice.fit([row["text"] for row in train_rows], off_brand, seed=0),
+            off_brand_path=off_path,
+            off_brand_total=len(off_brand),
+            brand_ease={kind: statistics.mean(values) for kind, values in ease.items()},
+            types=sorted({row["type"] for row in train_rows}),
+            settings=settings,
+        )
+
+    def check_rows(self, rows: list[dict[str, Any]], context: ContentContext, source: str) -> list[DataIssue]:
+        issues = []
+        for row in rows:
+            kind, platform = row["type"], row.get("platform")
+            if kind not in context.rules:
+                issues.append(
+                    DataIssue(
+                        source,
+                        row.get("_line"),
+                        "type",
+                        f"content type '{kind}' has no entry in the rules file {context.rules_path}",
+                        f"Use one of {', '.join(context.rules)}, or add '{kind}' to a rules file "
+                        "passed with --rules.",
+                    )
+                )
+            elif rules.for_row(context.rules, kind, platform) is None:
+                known = ", ".join(p for p in context.rules[kind] if p != "default")
+                issues.append(
+                    DataIssue(
+                        source,
+                        row.get("_line"),
+                        "platform",
+                        f"{kind} platform {platform!r} has no rules in {context.rules_path}",
+                        f"Use one of {known}, or add it to a rules file passed with --rules.",
+                    )
+                )
+            elif kind not in context.types:
+                issues.append(
+                    DataIssue(
+                        source,
+                        row.get("_line"),
+                        "type",
+                        f"content type '{kind}' never occurs in the training rows",
+                        "Add training rows of this type or drop it from the test rows.",
+                    )
+                )
+        return issues
+
+    def values(self, row: dict[str, Any], context: ContentContext) -> dict[str, Any]:
+        return {
+            "brand": context.settings["brand"],
+            "type": row["type"],
+            "platform": row.get("platform") or "",
+            "brief": row["brief"].strip(),
+            "keywords": row.get("keywords") or [],
+            "audience": row.get("audience") or "",
+            "constraints": rules.describe(self.row_rules(row, context)),
+            "text": (row.get("text") or "").strip(),
+        }
+
+    def max_new_tokens(self, row: dict[str, Any], context: ContentContext, default: int) -> int:
+        """The rules' budget for the row's type and platform, capped by eval.max_new_tokens."""
+        return min(int(self.row_rules(row, context).get("max_new_tokens", default)), default)
+
+    def score(self, parsed: dict[str, Any], row: dict[str, Any], context: ContentContext) -> dict[str, float]:
+        text = parsed["text"]
+        scores = {
+            "brand_voice": context.voice.score([text])[0],
+            "constraints_ok": float(not rules.check(text, self.row_rules(row, context))),
+            "rouge_l": rouge_l(text, row["text"]),
+        }
+        coverage = style.keyword_coverage(text, row.get("keywords") or [])
+        ease = style.reading_ease(text)
+        if not math.isnan(coverage):
+            scores["keyword_coverage"] = coverage
+        if not math.isnan(ease) and row["type"] in context.brand_ease:
+            scores["readability_gap"] = abs(ease - context.brand_ease[row["type"]])
+        return scores
+
+    def details(
+        self, base: Sequence[Scored], tuned: Sequence[Scored], context: ContentContext
+    ) -> dict[str, Any]:
+        references = [ex.row["text"] for ex in base]
+        off = context.voice.held_out_off_brand
+        auc = context.voice.auc(references)
+        mean = statistics.mean
+        check = {
+            "columns": ["texts", "count", "mean brand-voice score"],
+            "rows": [
+                [
+                    "held-out brand texts (test references)",
+                    len(references),
+                    mean(context.voice.score(references)),
+                ],
+                ["held-out off-brand texts", len(off), mean(context.voice.score(off)) if off else None],
+                ["base model outputs", len(base), mean(ex.scores["brand_voice"] for ex in base)],
+                ["tuned model outputs", len(tuned), mean(ex.scores["brand_voice"] for ex in tuned)],
+                ["ROC AUC, brand vs off-brand (held out)", len(references) + len(off), auc],
+            ],
+        }
+        failures: Counter[tuple[str, str, str]] = Counter()
+        for name, runs in (("base", base), ("tuned", tuned)):
+            for ex in runs:
+                for reason in rules.check(ex.parsed["text"], self.row_rules(ex.row, context)):
+                    rule = reason.split(" ", 1)[1] if reason[0].isdigit() else reason
+                    failures[(_where(ex.row), rule, name)] += 1
+        keys = sorted({(where, rule) for where, rule, _ in failures})
+        broken = {
+            "columns": ["type/platform", "rule broken", "base outputs", "tuned outputs"],
+            "rows": [[w, r, failures[(w, r, "base")], failures[(w, r, "tuned")]] for w, r in keys],
+        }
+        return {"Brand-voice check": check, "Platform rules broken": broken}
+
+    def context_summary(self, context: ContentContext) -> dict[str, Any]:
+        held = len(context.voice.held_out_off_brand)
+        return {
+            "brand": context.settings["brand"],
+            "content types": ", ".join(context.types),
+            "platform rules": str(context.rules_path),
+            "brand-voice classifier": (
+                "TF-IDF word 1-2-grams + character 2-4-grams, logistic regression; fitted on the training "
+                f"brand texts and {context.off_brand_total - held} of {context.off_brand_total} off-brand "
+                f"texts from {context.off_brand_path}, the other {held} kept back for its ROC AUC"
+            ),
+            "brand reading ease (Flesch, training texts)": ", ".join(
+                f"{kind} {value:.1f}" for kind, value in sorted(context.brand_ease.items())
+            ),
+        }
+
+
+def _where(row: dict[str, Any]) -> str:
+    platform = row.get("platform")
+    return f"{row['type']}/{platform}" if platform and platform != row["type"] else row["type"]
+
+
+def _seconds(examples: Sequence[Scored]) -> float:
+    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
+
+
+scenario = ContentScenario(
+    name="content",
+    description="Brand content: blog posts, emails and social posts in the brand's voice, within "
+    "platform rules.",
+    version="1.0",
+    package_dir=PACKAGE,
+    fields=(
+        Field("type", str, "content type: blog, email, social (more with a --rules file)"),
+        Field("brief", str, "the brief or topic the text was written for", free_text=True),
+        Field("text", str, "the published text in the brand's voice", free_text=True),
+        Field("platform", str, "x, instagram, linkedin for social; blog or email otherwise", required=False),
+        Field("keywords", list, "target keywords or phrases the text should use", required=False),
+        Field("audience", str, "who the text is for", required=False, nonempty=False),
+        Field("id", str, "row id", required=False, unique=True),
+    ),
+    input_field="brief",
+    target_fields=("text",),
+    label_field="type",
+    group_field="type",
+    slice_fields=("type", "platform"),
+    example_score="brand_voice",
+    option_help={
+        "brand": "brand name used in the instructions",
+        "off_brand": "JSON Lines of off-brand texts (same topics, other voices); "
+        "default: off_brand.jsonl beside --data",
+        "rules": "platform rules YAML (see platform_rules.yaml); default: the shipped rules",
+    },
+    metrics=(
+        Metric(
+            "brand_voice",
+            "higher",
+            "mean probability, from the brand-voice classifier, that a text is in the brand's voice "
+            "(its ROC AUC on held-out texts is in the Brand-voice check table)",
+            mean_of("brand_voice"),
+            primary=True,
+        ),
+        Metric(
+            "constraint_pass_rate",
+            "higher",
+            "share of texts that keep every rule of their type and platform (length, hashtags, "
+            "subject line, title and headings)",
+            mean_of("constraints_ok"),
+        ),
+        Metric(
+            "keyword_coverage",
+            "higher",
+            "share of the brief's keywords present in the text (lower-cased Porter stems, contiguous)",
+            mean_of("keyword_coverage"),
+        ),
+        Metric(
+            "readability_gap",
+            "lower",
+            "distance in Flesch reading ease (textstat) from the brand's own mean for the same type",
+            mean_of("readability_gap"),
+            range=None,
+        ),
+        Metric(
+            "reference_rouge_l",
+            "higher",
+            "ROUGE-L F1 against the brand's real text for the brief (stemmed); secondary",
+            mean_of("rouge_l"),
+        ),
+        Metric(
+            "seconds_per_answer",
+            "lower",
+            "generation time per text (batched, this machine)",
+            _seconds,
+            range=None,
+        ),
+    ),
+)

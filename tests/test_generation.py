@@ -1,0 +1,37 @@
+"""Batched generation: batches never mix budgets, and per-example budgets are honoured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenario_pack.core import generation
+from scenario_pack.core.scenario import Example
+
+
+def test_batches_keep_budgets_apart_and_respect_the_size() -> None:
+    budgets = [90, 420, 90, 420, 90, 300]
+    order = sorted(range(6), key=lambda i: budgets[i], reverse=True)
+    batches = generation._batches(order, budgets, batch_size=2)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(len(b) <= 2 and len({budgets[i] for i in b}) == 1 for b in batches)
+    sizes = [len(b) for b in generation._batches(list(range(18)), [420] * 18, batch_size=16)]
+    assert sizes == [9, 9]  # even chunks, not 16 + 2
+
+
+def test_each_example_gets_its_own_token_budget(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.padding_side = "left"
+    calls: list[tuple[int, int]] = []
+    real = model.generate
+
+    def spy(**kwargs):
+        calls.append((kwargs["input_ids"].shape[0], kwargs["max_new_tokens"]))
+        return real(**kwargs)
+
+    model.generate = spy
+    examples = [Example([{"role": "user", "content": f"where is order {i}"}], "") for i in range(3)]
+    out = generation.generate(model, tokenizer, examples, [2, 6, 2], batch_size=8)
+    assert len(out) == 3 and sorted(calls) == [(1, 6), (2, 2)]
