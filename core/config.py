@@ -45,6 +45,9 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "limit": Key((int, type(None)), None, "use only the first N rows of --data (quick trials)"),
         "max_length": Key((int,), 512, "max tokens per training example (prompt + completion)"),
         "redact": Key((bool,), True, "replace emails, phones, card numbers, IBANs, SSNs in free text"),
+        "allow_leakage": Key(
+            (bool,), False, "measure even when test rows (near-)duplicate training rows (see quality.py)"
+        ),
     },
     "train": {
         "method": Key((str,), "lora", "fine-tuning method", ("lora", "full", "prompt-tuning")),
@@ -66,6 +69,12 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "prompt_tokens": Key((int,), 20, "virtual tokens for prompt tuning"),
         "gradient_checkpointing": Key((bool,), False, "trade compute for memory"),
         "packing": Key((bool,), False, "pack examples padding-free (no attention across examples)"),
+        "eval_steps": Key(
+            (int, type(None)), None, "validation loss every N steps (null: four times per run)"
+        ),
+        "early_stopping_patience": Key(
+            (int,), 2, "stop after N evaluations without a lower validation loss (0: never)"
+        ),
         "per_group": Key(
             (bool,), False, "also train one adapter per value of the scenario's group field and compare"
         ),
@@ -77,8 +86,13 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
             (float, int), 1.0, "greedy decoding's penalty on tokens already generated (1.0: none)"
         ),
         "no_repeat_ngram_size": Key((int,), 0, "forbid repeating any n-gram of this size (0: off)"),
+        "samples": Key((int,), 0, "extra sampled answers per row, for pass@k-style metrics (0: none)"),
+        "temperature": Key((float, int), 0.8, "sampling temperature of those extra answers"),
         "bootstrap": Key((int,), 1000, "paired bootstrap resamples for the delta intervals"),
         "examples": Key((int,), 3, "best and worst examples shown in the report"),
+        "slice_by": Key(
+            (list, type(None)), None, "row fields to report every metric by (null: the scenario's own)"
+        ),
     },
     "run": {
         "seed": Key((int,), 42, "seed for the split, training and bootstrap"),

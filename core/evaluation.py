@@ -16,6 +16,9 @@ from .errors import ScenarioPackError
 from .scenario import Scenario, Scored
 from .statistics import MIN_ROWS_FOR_INTERVAL, compare
 
+MIN_SLICE_ROWS = 5  # slices smaller than this are shown but not used for gap flags
+GAP_WIDENING = 0.10  # flag when the best-to-worst slice gap of a 0-1 metric grows by more than this
+
 
 def prediction_records(
     rows: list[dict[str, Any]], references: list[str], outputs: dict[str, list[tuple[str, float]]]
@@ -30,8 +33,10 @@ def prediction_records(
             "reference": reference,
         }
         for name, pairs in outputs.items():
-            text, seconds = pairs[i]
+            text, seconds = pairs[i][:2]
             record[name] = {"raw": text, "seconds": seconds}
+            if len(pairs[i]) > 2:  # sampled answers for pass@k-style metrics
+                record[name]["samples"] = pairs[i][2]
         records.append(record)
     return records
 
@@ -55,17 +60,14 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
 
 def score(scenario: Scenario, context: Any, records: list[dict[str, Any]], model: str) -> list[Scored]:
     """Parse and score one model's outputs; also stores the cleaned output and scores on each record."""
+    parsed = [scenario.parse(record[model]["raw"], context) for record in records]
+    samples = [record[model].get("samples") for record in records]
+    rows = [record["row"] for record in records]
+    values = scenario.score_batch(parsed, rows, context, samples if any(samples) else None)
     scored = []
-    for record in records:
-        row = record["row"]
-        raw = record[model]["raw"]
-        parsed = scenario.parse(raw, context)
-        values = scenario.score(parsed, row, context)
-        record[model]["parsed"] = parsed
-        record[model]["scores"] = values
-        scored.append(
-            Scored(row=row, raw=raw, parsed=parsed, scores=values, seconds=record[model]["seconds"])
-        )
+    for record, item, value in zip(records, parsed, values, strict=True):
+        record[model]["parsed"], record[model]["scores"] = item, value
+        scored.append(Scored(record["row"], record[model]["raw"], item, value, record[model]["seconds"]))
     return scored
 
 
@@ -130,16 +132,35 @@ def by_slice(
     field: str,
     resamples: int,
     seed: int,
-) -> dict[str, Any]:
-    """Every metric per value of one row field, base vs tuned, with paired intervals and verdicts."""
-    rows = []
+) -> tuple[dict[str, Any], list[str]]:
+    """Every metric per value of one row field, base vs tuned, with paired intervals and verdicts;
+    and flags: slices where the tuned model regressed, metrics whose gap between slices widened."""
+    rows, flags = [], []
+    values: dict[str, dict[str, tuple[float, float]]] = {}
     for value, idx in _groups(base, field).items():
         b, t = [base[i] for i in idx], [tuned[i] for i in idx]
         for metric in scenario.metrics:
             comparison = compare(metric, b, t, resamples, seed)
             note = "" if len(idx) >= MIN_ROWS_FOR_INTERVAL else " (few rows)"
             rows.append([value, len(idx), metric.name, *_table_row(comparison), comparison.verdict + note])
-    return {"columns": [field, "rows", "metric", "base", "tuned", "delta", "95% CI", "verdict"], "rows": rows}
+            if comparison.verdict == "regressed":
+                flags.append(
+                    f"{field}={value}: {metric.name} regressed after tuning ({_clean(comparison.base)} -> "
+                    f"{_clean(comparison.tuned)}, {len(idx)} rows)"
+                )
+            if len(idx) >= MIN_SLICE_ROWS and metric.range is not None:
+                values.setdefault(metric.name, {})[value] = (comparison.base, comparison.tuned)
+    for name, per_value in values.items():
+        if len(per_value) < 2:
+            continue
+        gaps = [max(v[k] for v in per_value.values()) - min(v[k] for v in per_value.values()) for k in (0, 1)]
+        if gaps[1] - gaps[0] > GAP_WIDENING:
+            flags.append(
+                f"{field}: the gap in {name} between slices widened after tuning, from {gaps[0]:.3f} to "
+                f"{gaps[1]:.3f} (slices of {MIN_SLICE_ROWS}+ rows)"
+            )
+    columns = [field, "rows", "metric", "base", "tuned", "delta", "95% CI", "verdict"]
+    return {"columns": columns, "rows": rows}, flags
 
 
 def group_comparison(

@@ -97,10 +97,9 @@ def generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
                 max_new_tokens=budgets[batch[0]],
-                do_sample=False,
                 pad_token_id=pad_id,
                 eos_token_id=tokenizer.eos_token_id,
-                **(options or {}),
+                **{"do_sample": False, **(options or {})},
             )
         seconds = (time.perf_counter() - began) / len(batch)
         for row, i in enumerate(batch):

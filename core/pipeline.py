@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import atomic, evaluation, generation, hardware, models, report, training
+from . import atomic, evaluation, generation, hardware, models, quality, report, training
 from . import config as config_mod
 from .prepare import Prepared
 from .processes import Processes
@@ -26,6 +26,7 @@ from .scenario import Scored
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
+Output = tuple[Any, ...]  # (text, seconds) per test row, plus (..., samples) when eval.samples > 0
 
 
 @dataclass
@@ -71,29 +72,38 @@ def _evaluate(
     progress: Progress,
     label: str,
     indices: list[int] | None = None,
-) -> list[tuple[str, float]]:
+) -> list[Output]:
     """Generate for the test rows (or the given subset of them), each with its scenario budget."""
     cfg, scenario = prepared.config["eval"], prepared.scenario
     indices = list(range(len(prepared.test))) if indices is None else indices
     budgets = [
         scenario.max_new_tokens(prepared.test[i], prepared.context, cfg["max_new_tokens"]) for i in indices
     ]
+    examples = [prepared.examples["test"][i] for i in indices]
+    options = generation.decoding_options(cfg)
     with progress(f"generating ({label})", len(indices)) as bar:
-        return generation.generate(
+        greedy = generation.generate(
+            model, tokenizer, examples, budgets, cfg["batch_size"], precision, bar.update, options
+        )
+    n = cfg["samples"]
+    if not n:
+        return greedy
+    sampling = {**options, "do_sample": True, "temperature": float(cfg["temperature"]), "top_p": 0.95}
+    with progress(f"sampling {n} per row ({label})", len(indices) * n) as bar:
+        drawn = generation.generate(
             model,
             tokenizer,
-            [prepared.examples["test"][i] for i in indices],
-            budgets,
+            [ex for ex in examples for _ in range(n)],
+            [b for b in budgets for _ in range(n)],
             cfg["batch_size"],
             precision,
-            progress=bar.update,
-            options=generation.decoding_options(cfg),
+            bar.update,
+            sampling,
         )
+    return [(text, sec, [t for t, _ in drawn[i * n : (i + 1) * n]]) for i, (text, sec) in enumerate(greedy)]
 
 
-def _stage_outputs(
-    path: Path, compute: Callable[[], list[tuple[str, float]]], resume: bool, procs: Processes
-) -> list:
+def _stage_outputs(path: Path, compute: Callable[[], list[Output]], resume: bool, procs: Processes) -> list:
     if resume and path.exists():
         log.info("reusing %s", path)
         return [tuple(x) for x in json.loads(path.read_text(encoding="utf-8"))]
@@ -137,7 +147,7 @@ def run(
     timer.stage("load_model", start)
     everything = list(range(len(prepared.test)))
 
-    def evaluate(model: Any, label: str, indices: list[int]) -> Callable[[], list[tuple[str, float]]]:
+    def evaluate(model: Any, label: str, indices: list[int]) -> Callable[[], list[Output]]:
         return lambda: procs.share(
             indices, lambda mine: _evaluate(model, tokenizer, prepared, precision, progress, label, mine)
         )
@@ -244,7 +254,7 @@ class Fit:
 
 def _per_group(
     prepared: Prepared, run_dir: Path, fit: Fit, evaluate: Callable[[Any, str, list[int]], Callable[[], list]]
-) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+) -> tuple[list[Output], dict[str, Any]]:
     """One adapter per value of the scenario's group field, each trained on that group's rows only
     and evaluated on that group's test rows; returns outputs aligned with the test rows."""
     field_name = prepared.scenario.group_field
@@ -298,6 +308,10 @@ def _train_summary(result: training.TrainResult, precision: str, processes: int)
         "total_params": result.total_params,
         "final_train_loss": train_losses[-1] if train_losses else None,
         "final_eval_loss": eval_losses[-1] if eval_losses else None,
+        "best_eval_loss": min(eval_losses) if eval_losses else None,
+        "best_step": result.best_step,
+        "stopped_early": result.steps < result.planned_steps,
+        "overfitting": report.overfitting(result.log_history),
         "loss_curves": report.loss_curves(result.log_history),
     }
 
@@ -319,6 +333,7 @@ def build_report(
     metrics = evaluation.compare_models(
         scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"]
     )
+    tables, slice_flags = _core_tables(prepared, records, base, tuned)
     report_dict = {
         "schema_version": 1,
         "run_id": run_dir.name,
@@ -352,12 +367,12 @@ def build_report(
         "metrics": metrics,
         "primary_metric": scenario.primary_metric.name,
         "example_score": scenario.example_score,
-        "details": {
-            **_core_tables(prepared, records, base, tuned),
-            **scenario.details(base, tuned, prepared.context),
-        },
+        "details": {**tables, **scenario.details(base, tuned, prepared.context)},
+        "slice_flags": slice_flags,
         "context": scenario.context_summary(prepared.context),
-        "warnings": prepared.warnings,
+        "warnings": prepared.warnings
+        + ([train_info["overfitting"]] if train_info.get("overfitting") else []),
+        "data_quality": [f.as_dict() for f in prepared.findings],
     }
     atomic.write_jsonl(run_dir / "predictions.jsonl", records)  # now with cleaned outputs and scores
     timer.stage("report", start)
@@ -371,15 +386,17 @@ def build_report(
 
 def _core_tables(
     prepared: Prepared, records: list[dict[str, Any]], base: list[Scored], tuned: list[Scored]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[str]]:
     """Metrics per slice of the test rows and, after --per-<group>, per-group against single adapters."""
     scenario, config = prepared.scenario, prepared.config
     resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
-    tables = {
-        f"Metrics by {name}": evaluation.by_slice(scenario, base, tuned, name, resamples, seed)
-        for name in scenario.slice_fields
-        if any(r["row"].get(name) not in (None, "") for r in records)
-    }
+    tables, flags = {}, []
+    for name in config["eval"]["slice_by"] or scenario.slice_fields:
+        if any(r["row"].get(name) not in (None, "") for r in records):
+            tables[f"Metrics by {name}"], found = evaluation.by_slice(
+                scenario, base, tuned, name, resamples, seed
+            )
+            flags += found
     group_model = f"per_{scenario.group_field}"
     if records and group_model in records[0]:
         per_group = evaluation.score(scenario, prepared.context, records, group_model)
@@ -387,7 +404,7 @@ def _core_tables(
         tables[title] = evaluation.group_comparison(
             scenario, tuned, per_group, scenario.group_field, resamples, seed
         )
-    return tables
+    return tables, flags
 
 
 def rescore(run_dir: Path) -> dict[str, Any]:
@@ -420,6 +437,7 @@ def rescore(run_dir: Path) -> dict[str, Any]:
         old.get("warnings", []),
         info["redacted"] if isinstance(info["redacted"], dict) else {},
         token_stats={k: info[k] for k in ("token_lengths", "truncated") if k in info},
+        findings=[quality.Finding(**f) for f in old.get("data_quality", [])],
     )
     records = evaluation.read_predictions(run_dir / "predictions.jsonl")
     timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})

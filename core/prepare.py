@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import data, redaction
+from . import data, quality, redaction
 from .errors import DataError, DataIssue, data_error
 from .scenario import Example, Scenario
 
@@ -34,6 +34,7 @@ class Prepared:
     redacted: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Example]] = field(default_factory=dict)
     token_stats: dict[str, Any] = field(default_factory=dict)
+    findings: list[quality.Finding] = field(default_factory=list)
 
 
 def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_path: Path | None) -> Prepared:
@@ -71,7 +72,7 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     else:
         test = test_set.rows
         leaked = data.overlap(rows, test, scenario.input_field)
-        if leaked:
+        if leaked and not config["data"]["allow_leakage"]:
             issues = [
                 DataIssue(
                     str(test_path),
@@ -100,6 +101,17 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             "no rows left for training",
             "Give more rows or smaller test/validation sizes.",
         )
+    findings = quality.inspect(
+        scenario, train + val, test, dropped, redacted if config["data"]["redact"] else None
+    )
+    stop = [f for f in findings if f.severity == "error" and not config["data"]["allow_leakage"]]
+    if stop:
+        raise DataError(
+            [
+                DataIssue(str(test_path or data_path), None, scenario.input_field, f.message, f.fix)
+                for f in stop
+            ]
+        )
     context = scenario.build_context(train, config["scenario"], data_path)
     issues = scenario.check_rows(train + val, context, str(data_path))
     issues += scenario.check_rows(test, context, str(test_path or data_path))
@@ -119,6 +131,7 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
         warnings,
         redacted,
     )
+    prepared.findings = findings
     prepared.examples = {
         name: [scenario.format(row, context) for row in part]
         for name, part in (("train", train), ("val", val), ("test", test))
@@ -167,4 +180,13 @@ def measure_tokens(prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
         "total": sum(lengths),
     }
     prepared.token_stats = {"token_lengths": stats, "truncated": truncated}
+    prepared.findings.append(
+        quality.Finding(
+            "warning" if truncated else "info",
+            "token lengths",
+            f"tokens per example: median {stats['median']}, p95 {stats['p95']}, max {stats['max']}; "
+            f"{truncated} of {len(lengths)} exceed max_length {max_length} and are cut at the end",
+            "Raise --max-length or shorten those rows." if truncated else "",
+        )
+    )
     return prepared.token_stats

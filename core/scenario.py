@@ -198,6 +198,17 @@ class Scenario:
         """Per-example scores (used for bootstrap intervals and best/worst examples)."""
         return {}
 
+    def score_batch(
+        self,
+        parsed: list[dict[str, Any]],
+        rows: list[dict[str, Any]],
+        context: Any,
+        samples: list[list[str] | None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Scores of many examples at once; override to score in parallel (e.g. running code).
+        `samples` holds extra sampled answers per row when eval.samples > 0."""
+        return [self.score(p, r, context) for p, r in zip(parsed, rows, strict=True)]
+
     def details(self, base: Sequence[Scored], tuned: Sequence[Scored], context: Any) -> dict[str, Any]:
         """Extra tables for the report (e.g. per-label F1). Values must be JSON-serialisable."""
         return {}

@@ -33,6 +33,8 @@ class TrainResult:
     trainable_params: int
     total_params: int
     row_digests: list[str]  # one per training example this process computed a loss on
+    planned_steps: int
+    best_step: int | None  # the restored checkpoint's step (lowest validation loss)
 
 
 def to_records(examples: list[Example]) -> list[dict[str, Any]]:
@@ -86,7 +88,7 @@ def build_sft_config(
     train, data = config["train"], config["data"]
     steps_per_epoch = math.ceil(n_train / (train["batch_size"] * train["grad_accum"]))
     total_steps = train["max_steps"] or max(1, math.ceil(steps_per_epoch * train["epochs"]))
-    eval_every = max(1, math.ceil(total_steps / 4))
+    eval_every = train["eval_steps"] or max(1, math.ceil(total_steps / 4))
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing (old name deprecated)
     fields = SFTConfig.__dataclass_fields__
     checkpointing = (
@@ -104,8 +106,8 @@ def build_sft_config(
         per_device_train_batch_size=train["batch_size"],
         per_device_eval_batch_size=train["batch_size"],
         gradient_accumulation_steps=train["grad_accum"],
-        use_cpu=device.split(":")[0]
-        == "cpu",  # transformers refuses bf16 on CPU unless told the CPU is the device
+        # transformers refuses bf16 on CPU unless told the CPU is the device
+        use_cpu=device.split(":")[0] == "cpu",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         max_length=data["max_length"],
@@ -115,7 +117,10 @@ def build_sft_config(
         logging_steps=1,
         save_strategy="steps",
         save_steps=eval_every,
-        save_total_limit=1,
+        save_total_limit=1,  # the best checkpoint is kept as well
+        load_best_model_at_end=has_eval,  # restore the lowest validation loss, not the last step
+        metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False,
         save_only_model=False,
         seed=config["run"]["seed"],
         data_seed=config["run"]["seed"],
@@ -209,6 +214,25 @@ def _trainer_class() -> type:
     return CompletionLossTrainer
 
 
+def _validation_callbacks(config: dict[str, Any], has_eval: bool) -> list[Any]:
+    """Evaluate and save at the last step too (so the final weights compete for 'best'), and stop
+    when validation loss has not improved for `early_stopping_patience` evaluations."""
+    from transformers import EarlyStoppingCallback, TrainerCallback
+
+    class EvaluateLastStep(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if state.global_step >= state.max_steps:
+                control.should_evaluate = control.should_save = True
+            return control
+
+    if not has_eval:
+        return []
+    patience = config["train"]["early_stopping_patience"]
+    return [EvaluateLastStep()] + (
+        [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
+    )
+
+
 def last_complete_checkpoint(folder: Path) -> str | None:
     """Newest checkpoint whose trainer state was written (the Trainer writes it last), or None.
 
@@ -250,6 +274,7 @@ def train(
         eval_dataset=datasets.Dataset.from_list(to_records(val_examples)) if val_examples else None,
         processing_class=tokenizer,
         peft_config=build_peft_config(config, model_source),
+        callbacks=_validation_callbacks(config, bool(val_examples)),
     )
     checkpoint = last_complete_checkpoint(output_dir) if resume else None
     if checkpoint:
@@ -259,11 +284,6 @@ def train(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
-    evaluated_last = any(
-        "eval_loss" in e and e.get("step") == trainer.state.global_step for e in trainer.state.log_history
-    )
-    if val_examples and not evaluated_last:
-        trainer.evaluate()
     state = trainer.state
     result = TrainResult(
         log_history=list(state.log_history),
@@ -274,5 +294,7 @@ def train(
         trainable_params=trainable,
         total_params=total,
         row_digests=trainer.row_digests,
+        planned_steps=state.max_steps,
+        best_step=getattr(state, "best_global_step", None),
     )
     return trainer.model, result

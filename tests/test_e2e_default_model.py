@@ -64,3 +64,18 @@ def test_content_run_on_default_model(tmp_path: Path) -> None:
     types = {row[0] for row in report["details"]["Metrics by type"]["rows"]}
     assert types == {"blog", "email", "social"}
     assert "report:" in result.stdout and (out / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_code_run_on_default_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = short_run("code", ROOT / "data_templates" / "code" / "tasks.jsonl", out, 60)
+    report = json.loads((out / "report.json").read_text())
+    assert report["primary_metric"] == "pass_at_1" and report["data"]["rows"]["test"] == 12
+    losses = report["training"]["loss_curves"]["train"]
+    assert losses[-1][1] < losses[0][1]
+    for name in ("pass_at_1", "syntax_rate", "lint_pass_rate", "lint_violations"):
+        assert report["metrics"][name]["base"] is not None and report["metrics"][name]["verdict"]
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert all("syntax_ok" in p["tuned"]["scores"] for p in predictions)
+    assert "report:" in result.stdout and (out / "report.html").exists()

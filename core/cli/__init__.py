@@ -9,7 +9,7 @@ import click
 
 from ..errors import ScenarioPackError
 from .run_dir_commands import eval_command, export_command, report_command
-from .scenario_commands import ScenarioGroup, list_command, run_for, validate_for
+from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, validate_for
 from .try_commands import chat_command, generate_command
 
 
@@ -51,6 +51,9 @@ cli.add_command(
 )
 cli.add_command(
     ScenarioGroup("validate", validate_for, help="Check a data file against a scenario's schema.")
+)
+cli.add_command(
+    ScenarioGroup("inspect", inspect_for, help="Data-quality findings for a data file, with severities.")
 )
 cli.add_command(eval_command)
 cli.add_command(report_command)

@@ -90,6 +90,10 @@ def _overrides(
             layer.setdefault("scenario", {})[key] = value
     if flags.get("per_group"):
         layer.setdefault("train", {})["per_group"] = True
+    if flags.get("slice_by"):
+        layer.setdefault("eval", {})["slice_by"] = list(flags["slice_by"])
+    if flags.get("allow_leakage"):
+        layer.setdefault("data", {})["allow_leakage"] = True
     if flags.get("redact") is not None:
         layer.setdefault("data", {})["redact"] = flags["redact"]
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
@@ -121,6 +125,12 @@ def _common_params(include: Callable[[str], bool]) -> list[click.Parameter]:
         ),
         click.Option(["--set", "set_items"], multiple=True, help="section.key=value (repeatable)"),
         click.Option(["--quiet", "-q"], is_flag=True, help="print only the result"),
+        click.Option(
+            ["--allow-leakage"],
+            is_flag=True,
+            default=None,
+            help="measure even when test rows (near-)duplicate training rows (reported, not refused)",
+        ),
         click.Option(
             ["--redact/--no-redact"],
             default=None,
@@ -199,6 +209,31 @@ def validate_for(scenario: Scenario) -> click.Command:
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
+def inspect_for(scenario: Scenario) -> click.Command:
+    def callback(**kwargs: Any) -> None:
+        from ..prepare import measure_tokens, prepare
+
+        config = resolve_config(scenario, kwargs)
+        config["data"]["allow_leakage"] = True  # inspect reports leakage; it does not refuse it
+        prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
+        measure_tokens(prepared, _load_tokenizer(config, kwargs["quiet"]))
+        click.echo(
+            f"{kwargs['data']}: {len(prepared.train) + len(prepared.val)} training and "
+            f"{len(prepared.test)} test rows for scenario '{scenario.name}'"
+        )
+        for finding in prepared.findings:
+            click.echo(f"[{finding.severity}] {finding.check}: {finding.message}")
+            if finding.fix and finding.severity != "info":
+                click.echo(f"    fix: {finding.fix}")
+        counts = Counter(f.severity for f in prepared.findings)
+        click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes")
+        if counts["error"]:
+            raise SystemExit(1)
+
+    params = _common_params(lambda flag: flag in VALIDATE_FLAGS) + _scenario_options(scenario)
+    return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
+
+
 def run_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
         from ..pipeline import Timer, default_run_dir, run
@@ -244,6 +279,14 @@ def run_for(scenario: Scenario) -> click.Command:
                 ["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"
             ),
         ]
+    )
+    params.append(
+        click.Option(
+            ["--slice-by", "slice_by"],
+            multiple=True,
+            help="report every metric by this row field, base vs tuned (repeatable; default: "
+            f"{', '.join(scenario.slice_fields) or 'none'})",
+        )
     )
     if scenario.group_field:
         params.append(

@@ -1,0 +1,126 @@
+"""Run untrusted code (a model's answer and its tests) in a fresh, limited child process.
+
+Each run gets a new temporary folder holding only its files, a scrubbed environment, resource
+limits (CPU seconds, address space, file size, open files, no core dumps), a wall-clock timeout that
+kills the whole process group, a network namespace where the kernel allows one (`unshare -rn`), and
+Python audit hooks (sandbox_guard.py) that refuse writes outside the folder, network calls, new
+processes and native calls. Runs go in parallel over the CPU cores. A sandbox of this kind contains
+mistakes and the usual adversarial snippets; it is not a boundary against a determined attacker
+with native code, which is why native calls are refused outright.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+GUARD = Path(__file__).with_name("sandbox_guard.py")
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: float = 20.0
+    cpu_seconds: int = 15
+    memory_mb: int = 2048  # address space: Python with Django maps about 500 MB
+    file_mb: int = 16
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # passed | failed | timeout | crashed
+    returncode: int | None
+    output: str  # the tail of stdout and stderr
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@functools.cache
+def network_namespace() -> list[str]:
+    """`unshare -rn` as a command prefix when this kernel lets an unprivileged process use it."""
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return []
+    try:
+        probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [unshare, "-rn"] if probe.returncode == 0 else []
+
+
+def _limit(limits: Limits) -> None:  # runs in the child, between fork and exec
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    memory = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    size = limits.file_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))  # not enforced for root: the guard refuses forks
+
+
+def _environment(work: Path) -> dict[str, str]:
+    return {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def run(files: dict[str, str], module: str, args: list[str], limits: Limits = Limits()) -> Outcome:
+    """Write `files` into a fresh folder and run `python -m module args` there under the limits."""
+    with tempfile.TemporaryDirectory(prefix="scenario-sandbox-") as folder:
+        work = Path(folder)
+        for name, text in files.items():
+            path = work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        command = [*network_namespace(), sys.executable, "-I", "-B", str(GUARD), str(work), module, *args]
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            command,
+            cwd=work,
+            env=_environment(work),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=functools.partial(_limit, limits),
+            start_new_session=True,  # its own process group, killed as a whole
+        )
+        try:
+            output, _ = child.communicate(timeout=limits.wall_seconds)
+            status = "passed" if child.returncode == 0 else "failed"
+            if child.returncode is not None and child.returncode < 0:
+                status = "timeout" if -child.returncode in (signal.SIGXCPU, signal.SIGKILL) else "crashed"
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            output, _ = child.communicate()
+            status = "timeout"
+        seconds = time.perf_counter() - start
+    text = output.decode("utf-8", errors="replace")
+    return Outcome(status, child.returncode, text[-3000:], round(seconds, 3))
+
+
+def run_many(
+    jobs: list[tuple[dict[str, str], str, list[str]]], limits: Limits = Limits(), workers: int | None = None
+) -> list[Outcome]:
+    """Run jobs in parallel, one per CPU core by default; results in job order."""
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda job: run(*job, limits=limits), jobs))

@@ -1,0 +1,80 @@
+"""Run inside the sandbox's child process, before untrusted code: refuse writes outside the work
+folder, network access, new processes and native calls (via Python audit hooks, PEP 578).
+
+Usage: python -I -B sandbox_guard.py WORK_DIR MODULE [ARGS...]  (runs MODULE like `python -m`).
+Audit hooks stop Python-level actions; rlimits, the wall-clock timeout and, where the kernel allows
+it, a network namespace (all set by sandbox.py) back them up.
+"""
+
+import os
+import runpy
+import sys
+
+WORK = os.path.realpath(sys.argv[1])
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+BLOCKED = {
+    "socket.connect": "network access",
+    "socket.bind": "network access",
+    "socket.sendto": "network access",
+    "socket.getaddrinfo": "network access",
+    "socket.gethostbyname": "network access",
+    "os.fork": "starting processes",
+    "os.forkpty": "starting processes",
+    "os.posix_spawn": "starting processes",
+    "os.spawn": "starting processes",
+    "os.exec": "starting processes",
+    "os.system": "starting processes",
+    "subprocess.Popen": "starting processes",
+    "os.kill": "signalling processes",
+    "os.killpg": "signalling processes",
+    "ctypes.dlopen": "native calls",
+    "ctypes.dlsym": "native calls",
+    "ctypes.cdata": "native calls",
+}
+PATH_EVENTS = {
+    "os.remove": (0,),
+    "os.rmdir": (0,),
+    "os.rename": (0, 1),
+    "os.replace": (0, 1),
+    "os.mkdir": (0,),
+    "os.chmod": (0,),
+    "os.chown": (0,),
+    "os.link": (0, 1),
+    "os.symlink": (0, 1),
+    "os.truncate": (0,),
+    "os.utime": (0,),
+    "shutil.rmtree": (0,),
+    "shutil.move": (0, 1),
+    "shutil.copyfile": (1,),
+}
+
+
+def _inside(path: object) -> bool:
+    if isinstance(path, int):  # an already open file descriptor
+        return True
+    if isinstance(path, bytes):
+        path = path.decode(errors="replace")
+    real = os.path.realpath(os.path.join(WORK, str(path)))
+    return real == WORK or real.startswith(WORK + os.sep) or real == os.devnull
+
+
+def _hook(event: str, args: tuple) -> None:
+    if event in BLOCKED:
+        raise PermissionError(f"sandbox: {BLOCKED[event]} is not allowed ({event})")
+    if event == "open" and args[0] is not None:
+        mode, flags = args[1] or "r", args[2] or 0
+        writing = any(c in str(mode) for c in "wax+") or bool(flags & WRITE_FLAGS)
+        if writing and not _inside(args[0]):
+            raise PermissionError(f"sandbox: writing outside the work folder is not allowed ({args[0]})")
+    elif event in PATH_EVENTS:
+        for index in PATH_EVENTS[event]:
+            if index < len(args) and args[index] is not None and not _inside(args[index]):
+                raise PermissionError(f"sandbox: changing files outside the work folder ({args[index]})")
+
+
+if __name__ == "__main__":
+    os.chdir(WORK)
+    sys.path.insert(0, WORK)
+    module, sys.argv = sys.argv[2], [sys.argv[2], *sys.argv[3:]]
+    sys.addaudithook(_hook)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -1,0 +1,58 @@
+"""How a row's code and tests are laid out and run: plain pytest for Python rows, an in-process
+Django project (in-memory SQLite, the row's module importable as `app.solution`) for Django rows.
+Every run goes through core's sandbox."""
+
+from __future__ import annotations
+
+from scenario_pack.core import sandbox
+
+PYTEST_ARGS = [
+    "-q",
+    "-x",
+    "-p",
+    "no:cacheprovider",
+    "--no-header",
+    "-W",
+    "ignore::DeprecationWarning",
+]
+LIMITS = sandbox.Limits(wall_seconds=30, cpu_seconds=20, memory_mb=2048)
+
+URLS = 'from .solution import *  # noqa\nurlpatterns = globals().get("urlpatterns", [])\n'
+DJANGO_CONFTEST = """\
+import django
+from django.conf import settings
+
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "app"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    ROOT_URLCONF="app.urls",
+    USE_TZ=True,
+    SECRET_KEY="sandbox",
+    ALLOWED_HOSTS=["testserver"],
+    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+call_command("migrate", run_syncdb=True, verbosity=0)
+"""
+
+
+def files(kind: str, code: str, tests: str) -> dict[str, str]:
+    """The work folder for one run: the code under test and the tests, laid out for `kind`."""
+    if kind == "django":
+        return {
+            "app/__init__.py": "",
+            "app/solution.py": code,
+            "app/models.py": "from .solution import *  # noqa\n",
+            "app/urls.py": URLS,
+            "conftest.py": DJANGO_CONFTEST,
+            "test_solution.py": tests,
+        }
+    return {"solution.py": code, "test_solution.py": tests}
+
+
+def run_tests(jobs: list[tuple[str, str, str]]) -> list[sandbox.Outcome]:
+    """(kind, code, tests) per job, run in parallel over the CPU cores."""
+    return sandbox.run_many([(files(*job), "pytest", PYTEST_ARGS) for job in jobs], LIMITS)

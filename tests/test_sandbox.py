@@ -1,0 +1,80 @@
+"""The execution sandbox contains adversarial code and reports it as a failure, not a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenario_pack.core import sandbox
+
+PYTEST = ["-q", "-x", "-p", "no:cacheprovider"]
+QUICK = sandbox.Limits(wall_seconds=8, cpu_seconds=3, memory_mb=1024)
+
+
+def job(test_body: str) -> tuple[dict[str, str], str, list[str]]:
+    test = "def test_it():\n" + "".join(f"    {line}\n" for line in test_body.strip().splitlines())
+    return {"solution.py": "def add(a, b):\n    return a + b\n", "test_solution.py": test}, "pytest", PYTEST
+
+
+def test_good_code_passes_and_bad_code_fails() -> None:
+    good, bad = sandbox.run_many(
+        [
+            job("from solution import add\nassert add(2, 3) == 5"),
+            job("from solution import add\nassert add(2, 2) == 5"),
+        ],
+        QUICK,
+    )
+    assert good.passed and good.status == "passed"
+    assert bad.status == "failed" and "assert 4 == 5" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "says"),
+    [
+        ("infinite loop", "while True:\n    pass", "timeout", ""),
+        ("fork bomb", "import os\nwhile True:\n    os.fork()", "failed", "starting processes is not allowed"),
+        (
+            "subprocess",
+            "import subprocess\nsubprocess.run(['true'])",
+            "failed",
+            "starting processes is not allowed",
+        ),
+        ("memory hog", "blob = bytearray(3 * 1024 ** 3)", "failed", "MemoryError"),
+        (
+            "socket",
+            "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)",
+            "failed",
+            "network",
+        ),
+        ("native calls", "import ctypes\nctypes.CDLL(None).system(b'true')", "failed", "native calls"),
+    ],
+)
+def test_adversarial_snippets_are_contained(name: str, body: str, status: str, says: str) -> None:
+    outcome = sandbox.run(*job(body), limits=QUICK)
+    assert outcome.status == status, outcome.output
+    assert says in outcome.output
+    assert outcome.seconds < QUICK.wall_seconds + 5
+
+
+def test_files_outside_the_work_folder_cannot_be_deleted_or_written(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    outcomes = sandbox.run_many(
+        [
+            job(f"import os\nos.remove({str(victim)!r})"),
+            job(f"import shutil\nshutil.rmtree({str(tmp_path)!r})"),
+            job(f"open({str(tmp_path / 'new.txt')!r}, 'w').write('x')"),
+            job("open('inside.txt', 'w').write('fine')\nassert open('inside.txt').read() == 'fine'"),
+        ],
+        QUICK,
+    )
+    assert [o.status for o in outcomes] == ["failed", "failed", "failed", "passed"]
+    assert all("outside the work folder" in o.output for o in outcomes[:3])
+    assert victim.read_text() == "keep me" and not (tmp_path / "new.txt").exists()
+
+
+def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+    outcome = sandbox.run(*job("import os\nassert 'SECRET_TOKEN' not in os.environ"), limits=QUICK)
+    assert outcome.passed, outcome.output
