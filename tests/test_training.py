@@ -74,6 +74,27 @@ def test_fast_loss_equals_plain_loss(tiny_model: Path, tmp_path: Path) -> None:
     assert fast.item() == pytest.approx(plain.item(), rel=1e-5)
 
 
+def test_a_padded_batch_learns_what_each_row_alone_would(tiny_model: Path, tmp_path: Path) -> None:
+    """Padding (and so length grouping) changes no row's loss: no attention across rows or into padding."""
+    trainer, _ = make_trainer(tiny_model, tmp_path)
+    rows = [trainer.train_dataset[i] for i in range(2)]
+    model = trainer.model
+    model.eval()
+
+    def loss_and_tokens(batch):
+        inputs = training.left_align(batch)
+        labels = inputs.pop("labels")
+        count = (labels[:, 1:] != -100).sum()
+        return training.tail_loss(model(**inputs), labels, count) * count, count
+
+    with torch.no_grad():
+        together, total = loss_and_tokens(trainer.data_collator(rows))
+        alone = [loss_and_tokens(trainer.data_collator([row])) for row in rows]
+    assert together.item() == pytest.approx(sum(loss.item() for loss, _ in alone), rel=1e-5)
+    assert total == sum(count for _, count in alone)
+    assert len(rows[0]["input_ids"]) != len(rows[1]["input_ids"])  # one row was padded
+
+
 @pytest.mark.parametrize("method", ["lora", "full", "prompt-tuning"])
 def test_each_method_trains_and_lowers_loss(tiny_model: Path, tmp_path: Path, method: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
