@@ -20,7 +20,7 @@ def test_two_process_run_shards_rows_and_writes_once(
         "--dynamo_backend", "no", "--main_process_port", "29517",
         str(scenario_script), "run", "support",
         "--data", str(support_dir / "tickets.jsonl"), "--model", str(tiny_model), "--output", str(out),
-        "--max-steps", "3", "--batch-size", "4", "--precision", "fp32",
+        "--max-steps", "3", "--batch-size", "4", "--set", "train.grad_accum=1", "--precision", "fp32",
         "--set", "eval.max_new_tokens=8", "--set", "eval.bootstrap=50", "--quiet",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
