@@ -7,7 +7,6 @@ named, and never fail because a machine is slow.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -43,10 +42,6 @@ def machine() -> str:
 
     hw = hardware.detect()
     return f"{hw.describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
 def matmul_peak_gflops(precision: str, size: int = 2048, seconds: float = 3.0) -> float:

@@ -30,7 +30,7 @@ def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, 
     answers = []
     for prompt in generation.render_prompts(tokenizer, examples):
         ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
-        with torch.inference_mode(), generation.autocast(precision, "cpu"):
+        with torch.inference_mode(), generation.autocast(precision, model.device.type):
             out = model.generate(
                 **ids, max_new_tokens=budget, do_sample=False, pad_token_id=tokenizer.eos_token_id
             )

@@ -27,7 +27,6 @@ from common import (  # noqa: E402
     default_model,
     machine,
     matmul_peak_gflops,
-    peak_rss_gib,
     run_side,
     support_examples,
     table,
@@ -36,18 +35,22 @@ from common import (  # noqa: E402
 SIDES = ("trl-defaults", "scenario-pack")
 
 
-def token_lengths(tokenizer: Any, example: Any, max_length: int) -> tuple[int, int]:
-    """(all tokens, completion tokens) of one training example, as the trainer tokenises it."""
-    full = tokenizer.apply_chat_template(
-        [*example.prompt, {"role": "assistant", "content": example.completion}], tokenize=True
-    )
+def encode(tokenizer: Any, example: Any) -> tuple[list[int], int]:
+    """Token ids of a whole training example and the length of its prompt, as the trainer builds them."""
+
+    def ids(encoded: Any) -> list[int]:
+        return encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+
+    full = [*example.prompt, {"role": "assistant", "content": example.completion}]
     prompt = tokenizer.apply_chat_template(example.prompt, tokenize=True, add_generation_prompt=True)
-    full, prompt = len(_ids(full)), len(_ids(prompt))
-    return min(full, max_length), max(0, min(full, max_length) - prompt)
+    return ids(tokenizer.apply_chat_template(full, tokenize=True)), len(ids(prompt))
 
 
-def _ids(encoded: Any) -> list[int]:
-    return encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
+def token_lengths(tokenizer: Any, example: Any, max_length: int) -> tuple[int, int]:
+    """(all tokens, completion tokens) of one training example after truncation to max_length."""
+    full, prompt = encode(tokenizer, example)
+    kept = min(len(full), max_length)
+    return kept, max(0, kept - prompt)
 
 
 def training_flops(model_config: Any, lengths: list[tuple[int, int]], lora_params: int) -> float:
@@ -78,17 +81,10 @@ def held_out_loss(model: Any, tokenizer: Any, examples: list[Any]) -> float:
     total, count = 0.0, 0
     with torch.inference_mode():
         for example in examples:
-            full = _ids(
-                tokenizer.apply_chat_template(
-                    [*example.prompt, {"role": "assistant", "content": example.completion}], tokenize=True
-                )
-            )
-            prompt = _ids(
-                tokenizer.apply_chat_template(example.prompt, tokenize=True, add_generation_prompt=True)
-            )
+            full, prompt = encode(tokenizer, example)
             ids = torch.tensor([full])
             labels = ids.clone()
-            labels[0, : len(prompt)] = -100
+            labels[0, :prompt] = -100
             loss = model(input_ids=ids, labels=labels).loss
             n = int((labels[0, 1:] != -100).sum())
             total, count = total + float(loss) * n, count + n
@@ -148,6 +144,8 @@ def scenario_pack(
 
 
 def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
+    from scenario_pack.core.pipeline import peak_memory_gib
+
     run_config, splits = support_examples()
     examples, held_out = splits["train"][:rows], splits["val"][:32]
     tokenizer, model, source = default_model()
@@ -168,7 +166,7 @@ def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
         "last_train_loss": losses[-1],
         "held_out_loss": held_out_loss(model, tokenizer, held_out),
         "flops": training_flops(model.config, lengths, lora),
-        "peak_gib": peak_rss_gib(),
+        "peak_gib": peak_memory_gib(),
     }
 
 
