@@ -18,6 +18,7 @@ import jinja2
 import yaml
 
 from .errors import ConfigError
+from .importing import Importer
 
 Direction = Literal["higher", "lower"]
 
@@ -139,6 +140,7 @@ class Scenario:
     group_field: str | None = None  # `--per-<field>`: one adapter per value, compared with the single one
     metrics: tuple[Metric, ...] = field(default_factory=tuple)
     option_help: dict[str, str] = field(default_factory=dict)
+    importers: tuple[Importer, ...] = ()  # `scenario prepare NAME --from KIND SOURCE`
 
     # -- declared data -------------------------------------------------------------
     def template_for(self, row: dict[str, Any]) -> PromptTemplate:
