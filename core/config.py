@@ -93,6 +93,11 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "no_repeat_ngram_size": Key((int,), 0, "forbid repeating any n-gram of this size (0: off)"),
         "samples": Key((int,), 0, "extra sampled answers per row, for pass@k-style metrics (0: none)"),
         "temperature": Key((float, int), 0.8, "sampling temperature of those extra answers"),
+        "baseline": Key(
+            (str,),
+            "few-shot",
+            "prompting baseline beside base and tuned: few-shot (3 nearest training rows), few-shot:K, none",
+        ),
         "bootstrap": Key((int,), 1000, "paired bootstrap resamples for the delta intervals"),
         "examples": Key((int,), 3, "best and worst examples shown in the report"),
         "slice_by": Key(

@@ -99,6 +99,46 @@ def compare_models(
     return out
 
 
+def against_baseline(
+    scenario: Scenario,
+    metrics: dict[str, dict[str, Any]],
+    prompted: Sequence[Scored],
+    tuned: Sequence[Scored],
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Tuned vs the few-shot prompted base model on every metric; adds each metric's `few_shot` value
+    to `metrics` and returns the per-metric comparison and one sentence on the primary metric."""
+    per_metric = {}
+    for metric in scenario.metrics:
+        comparison = compare(metric, prompted, tuned, resamples, seed)
+        metrics[metric.name]["few_shot"] = _clean(comparison.base)
+        per_metric[metric.name] = {
+            "delta": _clean(comparison.delta),
+            "ci95": [_clean(comparison.low), _clean(comparison.high)],
+            "verdict": comparison.verdict,
+        }
+    primary = scenario.primary_metric
+    entry, result = metrics[primary.name], per_metric[primary.name]
+    values = f"tuned {_fmt(entry['tuned'])} vs few-shot {_fmt(entry['few_shot'])}"
+    interval = f"95% CI of the difference {_fmt(result['ci95'][0], True)} to {_fmt(result['ci95'][1], True)}"
+    sentence = {
+        "improved": f"Fine-tuning beat few-shot prompting on {primary.name} ({values}, {interval}).",
+        "regressed": f"Few-shot prompting beat fine-tuning on {primary.name} ({values}, {interval}).",
+    }.get(
+        result["verdict"],
+        f"Fine-tuning and few-shot prompting are not clearly different on {primary.name} "
+        f"({values}, {interval}).",
+    )
+    return {"metrics": per_metric, "verdict": result["verdict"], "sentence": sentence}
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
 def examples_by_gain(
     records: list[dict[str, Any]], score_key: str, count: int
 ) -> dict[str, list[dict[str, Any]]]:

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import atomic, evaluation, generation, hardware, models, quality, report, training
+from . import atomic, evaluation, few_shot, generation, hardware, models, quality, report, training
 from . import config as config_mod
 from .prepare import Prepared
 from .processes import Processes
-from .scenario import Scored
+from .scenario import Example, Scored
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
@@ -72,14 +72,16 @@ def _evaluate(
     progress: Progress,
     label: str,
     indices: list[int] | None = None,
+    prompts: list[Example] | None = None,
 ) -> list[Output]:
-    """Generate for the test rows (or the given subset of them), each with its scenario budget."""
-    cfg, scenario = prepared.config["eval"], prepared.scenario
+    """Generate for the test rows (or the given subset of them), each with its scenario budget.
+
+    `prompts` replaces the test rows' own prompts (the few-shot baseline), aligned with the test rows.
+    """
+    cfg = prepared.config["eval"]
     indices = list(range(len(prepared.test))) if indices is None else indices
-    budgets = [
-        scenario.max_new_tokens(prepared.test[i], prepared.context, cfg["max_new_tokens"]) for i in indices
-    ]
-    examples = [prepared.examples["test"][i] for i in indices]
+    budgets = [answer_budget(prepared, i) for i in indices]
+    examples = [(prompts or prepared.examples["test"])[i] for i in indices]
     options = generation.decoding_options(cfg)
     with progress(f"generating ({label})", len(indices)) as bar:
         greedy = generation.generate(
@@ -101,6 +103,41 @@ def _evaluate(
             sampling,
         )
     return [(text, sec, [t for t, _ in drawn[i * n : (i + 1) * n]]) for i, (text, sec) in enumerate(greedy)]
+
+
+def answer_budget(prepared: Prepared, i: int) -> int:
+    """New tokens allowed for test row i: the scenario's budget for that row."""
+    default = prepared.config["eval"]["max_new_tokens"]
+    return prepared.scenario.max_new_tokens(prepared.test[i], prepared.context, default)
+
+
+def few_shot_prompts(prepared: Prepared, tokenizer: Any, model: Any, shots: int) -> tuple[list, dict]:
+    """The test rows' prompts with their nearest training rows as solved examples, cut to the context."""
+    limit = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
+    field = prepared.scenario.input_field
+
+    def fits(i: int, example: Example) -> bool:
+        text = generation.render_prompts(tokenizer, [example])[0]
+        prompt_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return prompt_tokens + answer_budget(prepared, i) <= limit
+
+    prompts, counts = few_shot.build(
+        prepared.examples["train"],
+        [str(row[field]) for row in prepared.train],
+        prepared.examples["test"],
+        [str(row[field]) for row in prepared.test],
+        shots,
+        fits,
+    )
+    info = {
+        "name": f"few-shot:{shots}",
+        "shots": shots,
+        "selection": few_shot.METHOD,
+        "context_tokens": limit,
+        "rows_with_fewer_shots": sum(c < shots for c in counts),
+        "mean_shots": round(sum(counts) / len(counts), 2) if counts else 0,
+    }
+    return prompts, info
 
 
 def _stage_outputs(path: Path, compute: Callable[[], list[Output]], resume: bool, procs: Processes) -> list:
@@ -130,6 +167,7 @@ def run(
 
     timer = timer or Timer()
     config = prepared.config
+    shots = few_shot.Baseline.parse(config["eval"]["baseline"]).shots  # a typo fails before any work
     torch.manual_seed(config["run"]["seed"])
     procs = Processes.current()
     hw = hardware.detect()
@@ -147,9 +185,12 @@ def run(
     timer.stage("load_model", start)
     everything = list(range(len(prepared.test)))
 
-    def evaluate(model: Any, label: str, indices: list[int]) -> Callable[[], list[Output]]:
+    def evaluate(
+        model: Any, label: str, indices: list[int], prompts: list[Example] | None = None
+    ) -> Callable[[], list[Output]]:
         return lambda: procs.share(
-            indices, lambda mine: _evaluate(model, tokenizer, prepared, precision, progress, label, mine)
+            indices,
+            lambda mine: _evaluate(model, tokenizer, prepared, precision, progress, label, mine, prompts),
         )
 
     start = time.perf_counter()
@@ -157,6 +198,25 @@ def run(
         run_dir / "stages" / "base_outputs.json", evaluate(model, "base model", everything), resume, procs
     )
     timer.stage("base_eval", start)
+    outputs = {"base": base}
+
+    baseline_info = None
+    if shots and prepared.train:
+        start = time.perf_counter()
+        prompts, baseline_info = few_shot_prompts(prepared, tokenizer, model, shots)
+        if baseline_info["mean_shots"]:
+            outputs["few_shot"] = _stage_outputs(
+                run_dir / "stages" / "few_shot_outputs.json",
+                evaluate(model, f"base model, {shots}-shot", everything, prompts),
+                resume,
+                procs,
+            )
+            timer.stage("few_shot_eval", start)
+        else:
+            prepared.warnings.append(
+                f"no few-shot baseline: not one training example fits the model's "
+                f"{baseline_info['context_tokens']}-token context beside a test row and its answer budget."
+            )
 
     start = time.perf_counter()
     fit = Fit(config, source, tokenizer, precision, device, quiet, resume, procs)
@@ -172,7 +232,7 @@ def run(
         run_dir / "stages" / "tuned_outputs.json", evaluate(tuned, "tuned model", everything), resume, procs
     )
     timer.stage("tuned_eval", start)
-    outputs = {"base": base, "tuned": tuned_outputs}
+    outputs["tuned"] = tuned_outputs
 
     field_name = prepared.scenario.group_field
     if config["train"]["per_group"] and field_name:
@@ -185,7 +245,9 @@ def run(
 
     references = [ex.completion for ex in prepared.examples["test"]]
     records = evaluation.prediction_records(prepared.test, references, outputs)
-    report_dict = build_report(prepared, run_dir, records, train_info, hw, precision, timer)
+    report_dict = build_report(
+        prepared, run_dir, records, train_info, hw, precision, timer, baseline_info
+    )
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return report_dict
 
@@ -324,15 +386,24 @@ def build_report(
     hw: hardware.Hardware,
     precision: str,
     timer: Timer,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score predictions.jsonl, compare the models and write report.json, .md and .html."""
+    """Score predictions.jsonl, compare the models and write report.json, .md and .html.
+
+    `baseline` describes the few-shot prompts when the records carry that baseline's outputs.
+    """
     start = time.perf_counter()
     scenario, config = prepared.scenario, prepared.config
+    resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
     base = evaluation.score(scenario, prepared.context, records, "base")
     tuned = evaluation.score(scenario, prepared.context, records, "tuned")
-    metrics = evaluation.compare_models(
-        scenario, base, tuned, config["eval"]["bootstrap"], config["run"]["seed"]
-    )
+    metrics = evaluation.compare_models(scenario, base, tuned, resamples, seed)
+    if baseline and records and "few_shot" in records[0]:
+        prompted = evaluation.score(scenario, prepared.context, records, "few_shot")
+        baseline = {
+            **baseline,
+            **evaluation.against_baseline(scenario, metrics, prompted, tuned, resamples, seed),
+        }
     tables, slice_flags = _core_tables(prepared, records, base, tuned)
     report_dict = {
         "schema_version": 1,
@@ -365,6 +436,7 @@ def build_report(
         "versions": versions(),
         "training": train_info,
         "metrics": metrics,
+        "baseline": baseline if baseline and "verdict" in baseline else None,
         "primary_metric": scenario.primary_metric.name,
         "example_score": scenario.example_score,
         "details": {**tables, **scenario.details(base, tuned, prepared.context)},
@@ -442,4 +514,6 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     records = evaluation.read_predictions(run_dir / "predictions.jsonl")
     timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
     precision = old["training"].get("precision", "fp32")
-    return build_report(prepared, run_dir, records, old["training"], hardware.detect(), precision, timer)
+    return build_report(
+        prepared, run_dir, records, old["training"], hardware.detect(), precision, timer, old.get("baseline")
+    )

@@ -44,6 +44,8 @@ def test_support_run_on_default_model(tmp_path: Path) -> None:
         assert entry["direction"] in ("higher", "lower") and entry["verdict"]
     # the tuned model has learned the answer format the metrics parse
     assert metrics["format_rate"]["tuned"] > metrics["format_rate"]["base"]
+    # the few-shot baseline is on by default: base prompted with its nearest training rows, scored alike
+    assert report["baseline"]["mean_shots"] > 0 and metrics["intent_accuracy"]["few_shot"] is not None
     assert "report:" in result.stdout and (out / "report.html").exists()
     assert (out / "adapter" / "adapter_model.safetensors").exists()
 

@@ -94,6 +94,8 @@ def _overrides(
         layer.setdefault("eval", {})["slice_by"] = list(flags["slice_by"])
     if flags.get("allow_leakage"):
         layer.setdefault("data", {})["allow_leakage"] = True
+    if flags.get("baseline"):
+        layer.setdefault("eval", {})["baseline"] = flags["baseline"]
     if flags.get("redact") is not None:
         layer.setdefault("data", {})["redact"] = flags["redact"]
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
@@ -278,6 +280,11 @@ def run_for(scenario: Scenario) -> click.Command:
             click.Option(
                 ["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"
             ),
+            click.Option(
+                ["--baseline"],
+                help="prompting baseline reported beside base and tuned: few-shot (the 3 nearest training "
+                "rows as examples, the default), few-shot:K, or none",
+            ),
         ]
     )
     params.append(
@@ -305,11 +312,17 @@ def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
     click.echo(
         f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)"
     )
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    baseline = report.get("baseline")
     for name, e in report["metrics"].items():
         star = "*" if e["primary"] else " "
-        base = "n/a" if e["base"] is None else f"{e['base']:.3f}"
-        tuned = "n/a" if e["tuned"] is None else f"{e['tuned']:.3f}"
+        prompted = f"  few-shot {fmt(e.get('few_shot')):>8}" if baseline else ""
         click.echo(
-            f"{star} {name:<22} base {base:>8}  tuned {tuned:>8}  ({e['direction']} is better) {e['verdict']}"
+            f"{star} {name:<22} base {fmt(e['base']):>8}{prompted}  tuned {fmt(e['tuned']):>8}  "
+            f"({e['direction']} is better) {e['verdict']}"
         )
+    if baseline:
+        click.echo(baseline["sentence"])
     click.echo(f"time {report['timings']['total']:.0f} s, peak memory {report['peak_memory_gib']:.2f} GiB")
