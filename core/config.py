@@ -162,12 +162,24 @@ def parse_set(assignments: tuple[str, ...] | list[str]) -> dict[str, Any]:
         if not sep or "." not in dotted:
             raise ConfigError(f"--set {item!r}: expected section.key=value, for example --set train.lr=5e-4.")
         section, key = dotted.split(".", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        out.setdefault(section, {})[key] = value
+        out.setdefault(section, {})[key] = scalar(raw)
     return out
+
+
+def scalar(raw: str) -> Any:
+    """A command-line value as YAML reads it, except that 5e-4 is a number (YAML 1.1 wants 5.0e-4)."""
+    if not raw.strip():
+        return None
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _suggest(name: str, options: list[str]) -> str:

@@ -64,7 +64,7 @@ def write_split(prepared: Prepared, run_dir: Path) -> None:
         atomic.write_jsonl(run_dir / "data" / f"{name}.jsonl", rows)
 
 
-def _evaluate(
+def generate_answers(
     model: Any,
     tokenizer: Any,
     prepared: Prepared,
@@ -190,7 +190,9 @@ def run(
     ) -> Callable[[], list[Output]]:
         return lambda: procs.share(
             indices,
-            lambda mine: _evaluate(model, tokenizer, prepared, precision, progress, label, mine, prompts),
+            lambda mine: generate_answers(
+                model, tokenizer, prepared, precision, progress, label, mine, prompts
+            ),
         )
 
     start = time.perf_counter()

@@ -261,8 +261,11 @@ def train(
     quiet: bool = False,
     resume: bool = False,
     device: str = "cpu",
+    callbacks: list[Any] | None = None,
 ) -> tuple[Any, TrainResult]:
-    """Fine-tune and return the trained (PEFT-wrapped unless full) model with its training log."""
+    """Fine-tune and return the trained (PEFT-wrapped unless full) model with its training log.
+
+    `callbacks` are extra transformers TrainerCallbacks (e.g. a sweep's pruning)."""
     import datasets
 
     args = build_sft_config(
@@ -275,7 +278,7 @@ def train(
         eval_dataset=datasets.Dataset.from_list(to_records(val_examples)) if val_examples else None,
         processing_class=tokenizer,
         peft_config=build_peft_config(config, model_source),
-        callbacks=_validation_callbacks(config, bool(val_examples)),
+        callbacks=_validation_callbacks(config, bool(val_examples)) + (callbacks or []),
     )
     checkpoint = last_complete_checkpoint(output_dir) if resume else None
     if checkpoint:

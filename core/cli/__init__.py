@@ -9,7 +9,7 @@ import click
 
 from ..errors import ScenarioPackError
 from .run_dir_commands import eval_command, export_command, report_command
-from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, validate_for
+from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, sweep_for, validate_for
 from .try_commands import chat_command, generate_command
 
 
@@ -48,6 +48,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(list_command)
 cli.add_command(
     ScenarioGroup("run", run_for, help="Validate, evaluate base, fine-tune, evaluate tuned, report.")
+)
+cli.add_command(
+    ScenarioGroup(
+        "sweep",
+        sweep_for,
+        help="Search training settings on the validation split, then run the best once on the test rows.",
+    )
 )
 cli.add_command(
     ScenarioGroup("validate", validate_for, help="Check a data file against a scenario's schema.")

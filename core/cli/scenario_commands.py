@@ -236,9 +236,14 @@ def inspect_for(scenario: Scenario) -> click.Command:
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
-def run_for(scenario: Scenario) -> click.Command:
+Execute = Callable[[Any, Any, Path, Any, dict[str, Any], Any], dict[str, Any]]
+
+
+def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Parameter]) -> click.Command:
+    """A command that validates, prepares the run folder, then hands over to `execute` (run or sweep)."""
+
     def callback(**kwargs: Any) -> None:
-        from ..pipeline import Timer, default_run_dir, run
+        from ..pipeline import Timer, default_run_dir
         from ..prepare import measure_tokens, prepare
 
         quiet = kwargs["quiet"]
@@ -260,9 +265,7 @@ def run_for(scenario: Scenario) -> click.Command:
             )
         try:
             with progress_bar(quiet) as bar:
-                report = run(
-                    prepared, tokenizer, run_dir, bar, quiet=quiet, resume=kwargs["resume"], timer=timer
-                )
+                report = execute(prepared, tokenizer, run_dir, bar, kwargs, timer)
         except KeyboardInterrupt:
             click.echo(
                 f"\ninterrupted. Finished stages and the last checkpoint are kept in {run_dir}. To continue, "
@@ -285,18 +288,29 @@ def run_for(scenario: Scenario) -> click.Command:
                 help="prompting baseline reported beside base and tuned: few-shot (the 3 nearest training "
                 "rows as examples, the default), few-shot:K, or none",
             ),
+            click.Option(
+                ["--slice-by", "slice_by"],
+                multiple=True,
+                help="report every metric by this row field, base vs tuned (repeatable; default: "
+                f"{', '.join(scenario.slice_fields) or 'none'})",
+            ),
         ]
+        + extra
     )
-    params.append(
-        click.Option(
-            ["--slice-by", "slice_by"],
-            multiple=True,
-            help="report every metric by this row field, base vs tuned (repeatable; default: "
-            f"{', '.join(scenario.slice_fields) or 'none'})",
+    return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
+
+
+def run_for(scenario: Scenario) -> click.Command:
+    def execute(prepared: Any, tokenizer: Any, run_dir: Path, bar: Any, kwargs: dict, timer: Any) -> dict:
+        from ..pipeline import run
+
+        return run(
+            prepared, tokenizer, run_dir, bar, quiet=kwargs["quiet"], resume=kwargs["resume"], timer=timer
         )
-    )
+
+    extra = []
     if scenario.group_field:
-        params.append(
+        extra.append(
             click.Option(
                 [f"--per-{scenario.group_field.replace('_', '-')}", "per_group"],
                 is_flag=True,
@@ -305,13 +319,51 @@ def run_for(scenario: Scenario) -> click.Command:
                 "adapter on the same held-out rows",
             )
         )
-    return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
+    return _pipeline_command(scenario, execute, extra)
+
+
+def sweep_for(scenario: Scenario) -> click.Command:
+    def execute(prepared: Any, tokenizer: Any, run_dir: Path, bar: Any, kwargs: dict, timer: Any) -> dict:
+        from ..sweep import run_sweep, search_space
+
+        space = search_space(prepared.config, kwargs["params"])
+        echo = (lambda _: None) if kwargs["quiet"] else click.echo
+        return run_sweep(
+            prepared,
+            tokenizer,
+            run_dir,
+            space,
+            kwargs["trials"],
+            kwargs["minutes"],
+            bar,
+            echo,
+            quiet=kwargs["quiet"],
+            resume=kwargs["resume"],
+            timer=timer,
+        )
+
+    extra = [
+        click.Option(
+            ["--trials"], type=click.IntRange(min=1), default=6, show_default=True, help="trial budget"
+        ),
+        click.Option(
+            ["--minutes"], type=click.FloatRange(min=0, min_open=True), help="time budget for trials"
+        ),
+        click.Option(
+            ["--param", "params"],
+            multiple=True,
+            help="search this config key too: section.key=a,b,c or section.key=LOW:HIGH (repeatable; "
+            "default space: train.method lora,full; lr 0.3-3x the method's default; epochs 1-3; lora_r 4-32)",
+        ),
+    ]
+    return _pipeline_command(scenario, execute, extra)
 
 
 def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
     click.echo(
         f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)"
     )
+
     def fmt(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
