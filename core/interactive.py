@@ -71,6 +71,12 @@ def open_session(
         if not report_path.exists():
             raise ScenarioPackError(f"{report_path} not found: pass the folder that 'scenario run' printed.")
         report = json.loads(report_path.read_text(encoding="utf-8"))
+        if report.get("kind") == "mix":
+            raise ScenarioPackError(
+                f"{run_dir} is a run-mix folder; --run takes a 'scenario run' folder. To try the mix "
+                f"adapter, export it (scenario export {run_dir} --merged OUT), then use --data F "
+                "--model OUT."
+            )
         if report["scenario"]["name"] != scenario.name:
             raise ScenarioPackError(
                 f"{run_dir} is a '{report['scenario']['name']}' run, not '{scenario.name}'."

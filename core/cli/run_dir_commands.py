@@ -28,7 +28,11 @@ def eval_command(run_dir: Path) -> None:
     """Re-score a run's predictions.jsonl (no generation) and re-render its reports."""
     from ..pipeline import rescore
 
-    _read_report(run_dir)
+    if _read_report(run_dir).get("kind") == "mix":
+        raise ScenarioPackError(
+            f"{run_dir} is a run-mix folder: re-scoring a mix is not supported. "
+            f"'scenario report {run_dir}' re-renders its report; 'scenario run-mix' re-runs it."
+        )
     report = rescore(run_dir)
     click.echo(f"re-scored {report['data']['rows']['test']} rows; report: {run_dir / 'report.html'}")
     primary = report["metrics"][report["primary_metric"]]
@@ -41,9 +45,9 @@ def eval_command(run_dir: Path) -> None:
 @RUN_DIR
 def report_command(run_dir: Path) -> None:
     """Re-render report.md and report.html from report.json and predictions.jsonl."""
-    from ..report import render
+    from .. import mix, report
 
-    _read_report(run_dir)
+    render = mix.render if _read_report(run_dir).get("kind") == "mix" else report.render
     paths = render(run_dir)
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
