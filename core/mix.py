@@ -23,10 +23,19 @@ from . import atomic, evaluation, hardware, models
 from . import config as config_mod
 from .errors import ConfigError, ScenarioPackError
 from .mix_plan import MixPlan
-from .pipeline import Fit, Progress, Timer, _evaluate, _stage_outputs, peak_memory_gib, versions, write_split
+from .pipeline import (
+    Fit,
+    Progress,
+    Timer,
+    generate_answers,
+    peak_memory_gib,
+    stage_outputs,
+    versions,
+    write_split,
+)
 from .prepare import Prepared
 from .processes import Processes
-from .report import _environment
+from .report import environment
 from .scenario import Example
 
 MODELS = ("base", "single", "mix")
@@ -107,10 +116,12 @@ def run_mix(
             model = load()
             return procs.share(
                 list(range(len(part.test))),
-                lambda mine: _evaluate(model, tokenizer, part, precision, progress, f"{name}, {label}", mine),
+                lambda mine: generate_answers(
+                    model, tokenizer, part, precision, progress, f"{name}, {label}", mine
+                ),
             )
 
-        return _stage_outputs(run_dir / "stages" / f"{name}_{kind}_outputs.json", compute, resume, procs)
+        return stage_outputs(run_dir / "stages" / f"{name}_{kind}_outputs.json", compute, resume, procs)
 
     outputs: dict[str, dict[str, list]] = {name: {} for name in prepared}
     start = time.perf_counter()
@@ -287,5 +298,5 @@ def render(run_dir: Path) -> dict[str, Path]:
     """Write report.md from report.json alone (`scenario report RUN_DIR` re-renders it)."""
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     path = run_dir / "report.md"
-    atomic.write_text(path, _environment().get_template("mix.md.jinja").render(r=report))
+    atomic.write_text(path, environment().get_template("mix.md.jinja").render(r=report))
     return {"md": path}

@@ -140,7 +140,7 @@ def few_shot_prompts(prepared: Prepared, tokenizer: Any, model: Any, shots: int)
     return prompts, info
 
 
-def _stage_outputs(path: Path, compute: Callable[[], list[Output]], resume: bool, procs: Processes) -> list:
+def stage_outputs(path: Path, compute: Callable[[], list[Output]], resume: bool, procs: Processes) -> list:
     if resume and path.exists():
         log.info("reusing %s", path)
         return [tuple(x) for x in json.loads(path.read_text(encoding="utf-8"))]
@@ -196,7 +196,7 @@ def run(
         )
 
     start = time.perf_counter()
-    base = _stage_outputs(
+    base = stage_outputs(
         run_dir / "stages" / "base_outputs.json", evaluate(model, "base model", everything), resume, procs
     )
     timer.stage("base_eval", start)
@@ -207,7 +207,7 @@ def run(
         start = time.perf_counter()
         prompts, baseline_info = few_shot_prompts(prepared, tokenizer, model, shots)
         if baseline_info["mean_shots"]:
-            outputs["few_shot"] = _stage_outputs(
+            outputs["few_shot"] = stage_outputs(
                 run_dir / "stages" / "few_shot_outputs.json",
                 evaluate(model, f"base model, {shots}-shot", everything, prompts),
                 resume,
@@ -230,7 +230,7 @@ def run(
     start = time.perf_counter()
     if train_info["method"] == "lora":
         tuned = tuned.merge_and_unload()  # same outputs, no adapter overhead per token
-    tuned_outputs = _stage_outputs(
+    tuned_outputs = stage_outputs(
         run_dir / "stages" / "tuned_outputs.json", evaluate(tuned, "tuned model", everything), resume, procs
     )
     timer.stage("tuned_eval", start)
@@ -247,9 +247,7 @@ def run(
 
     references = [ex.completion for ex in prepared.examples["test"]]
     records = evaluation.prediction_records(prepared.test, references, outputs)
-    report_dict = build_report(
-        prepared, run_dir, records, train_info, hw, precision, timer, baseline_info
-    )
+    report_dict = build_report(prepared, run_dir, records, train_info, hw, precision, timer, baseline_info)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return report_dict
 
@@ -345,7 +343,7 @@ def _per_group(
                 tuned = tuned.merge_and_unload()
             return evaluate(tuned, f"{field_name}={value} adapter", test_idx)()
 
-        results = _stage_outputs(run_dir / "stages" / f"{stem}_outputs.json", compute, fit.resume, fit.procs)
+        results = stage_outputs(run_dir / "stages" / f"{stem}_outputs.json", compute, fit.resume, fit.procs)
         for i, out in zip(test_idx, results, strict=True):
             outputs[i] = out
         info = json.loads((run_dir / "stages" / f"{stem}_train.json").read_text("utf-8"))

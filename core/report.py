@@ -86,7 +86,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -112,7 +112,7 @@ def render(run_dir: Path) -> dict[str, Path]:
         "example_score": key,
         "loss_png": base64.b64encode(png).decode() if png else None,
     }
-    env = _environment()
+    env = environment()
     paths = {"md": run_dir / "report.md", "html": run_dir / "report.html"}
     atomic.write_text(paths["md"], env.get_template("report.md.jinja").render(**context))
     atomic.write_text(paths["html"], env.get_template("report.html.jinja").render(**context))
