@@ -23,6 +23,10 @@ class RegistryError(ScenarioPackError):
     """A scenario name is unknown or its plugin failed to load."""
 
 
+class ScaffoldError(ScenarioPackError):
+    """`scenario new` refused: a bad or taken name, or a folder it would overwrite."""
+
+
 @dataclass(frozen=True)
 class DataIssue:
     """One problem in one row of one input file."""

@@ -9,6 +9,7 @@ import click
 
 from ..errors import ScenarioPackError
 from .mix_command import run_mix_command
+from .new_command import new_command
 from .run_dir_commands import eval_command, export_command, report_command
 from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, sweep_for, validate_for
 from .try_commands import chat_command, generate_command
@@ -47,6 +48,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(list_command)
+cli.add_command(new_command)
 cli.add_command(
     ScenarioGroup("run", run_for, help="Validate, evaluate base, fine-tune, evaluate tuned, report.")
 )

@@ -72,6 +72,14 @@ class ScenarioGroup(click.Group):
                 return None
             raise click.UsageError(str(exc)) from exc
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """`run --help` lists scenarios from the registry's listing: click's own listing builds every
+        command, so one broken plugin would turn the whole help into an error."""
+        rows = [(e.name, f"ERROR: {e.error}" if e.error else e.description) for e in registry.listing()]
+        if rows:
+            with formatter.section("Scenarios"):
+                formatter.write_dl(rows)
+
 
 def _overrides(
     flags: dict[str, Any], scenario: Scenario, set_items: tuple[str, ...]
