@@ -22,6 +22,24 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 
 @lru_cache(maxsize=1)
+def _chrf() -> Any:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
+
+
+def chrf(prediction: str, reference: str) -> float:
+    """chrF (sacrebleu defaults: character 6-grams, recall weighted by beta 2), in [0, 1].
+
+    Character n-grams need no tokeniser for code, and on code chrF follows programmers' own grading
+    more closely than BLEU does (Evtikhiev et al. 2023, "Out of the BLEU").
+    """
+    if not prediction.strip() or not reference.strip():
+        return 0.0
+    return float(_chrf().sentence_score(prediction, [reference]).score) / 100.0
+
+
+@lru_cache(maxsize=1)
 def _bleu() -> Any:
     from sacrebleu.metrics import BLEU
 

@@ -91,7 +91,7 @@ def test_code_metrics_on_hand_checked_answers() -> None:
     sloppy = "```python\nimport os\ndef add(a,b): return a+b\n```"
     broken = "def add(a, b) return a + b"
     s_good, s_wrong, s_sloppy, s_broken = score([ADD_ROW] * 4, [good, wrong, sloppy, broken])
-    assert s_good == {"syntax_ok": 1.0, "lint_ok": 1.0, "violations": 0.0, "passed": 1.0}
+    assert s_good == {"syntax_ok": 1.0, "lint_ok": 1.0, "violations": 0.0, "passed": 1.0, "chrf": 1.0}
     assert s_wrong["passed"] == 0.0 and s_wrong["lint_ok"] == 1.0
     assert (
         s_sloppy["passed"] == 1.0 and s_sloppy["lint_ok"] == 0.0 and s_sloppy["violations"] >= 2

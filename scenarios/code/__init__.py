@@ -1,5 +1,7 @@
-"""Python/Django code generation, scored by running the row's tests in a sandbox, ruff, and, for
-test-writing rows, whether the model's tests pass on the reference and catch faulty variants."""
+"""Python/Django code generation, scored by running the row's tests in a sandbox, ruff, chrF to the
+reference, and, for test-writing rows, whether the model's tests pass on the reference and catch
+faulty variants. Rows without tests (`runnable: false`, e.g. imported from a repository) are scored
+without running anything."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
+from scenario_pack.core.metrics import chrf
 from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of
 
-from . import extract, harness, standard
+from . import extract, harness, importers, standard
 
 KINDS = ("python", "django")
 TASKS = ("code", "tests")
@@ -34,6 +37,11 @@ def task_of(row: dict[str, Any]) -> str:
     return row.get("task") or "code"
 
 
+def runnable(row: dict[str, Any]) -> bool:
+    """Whether the row's tests are run; only `runnable: false` rows go without (they have none)."""
+    return row.get("runnable", True) is not False
+
+
 class CodeScenario(Scenario):
     def check_row(self, row: dict[str, Any]) -> list[tuple[str, str, str]]:
         problems = []
@@ -41,6 +49,32 @@ class CodeScenario(Scenario):
             problems.append(("kind", f"unknown kind {row['kind']!r}", f"Use one of {', '.join(KINDS)}."))
         if task_of(row) not in TASKS:
             problems.append(("task", f"unknown task {row['task']!r}", f"Use one of {', '.join(TASKS)}."))
+        has_tests = bool((row.get("tests") or "").strip())
+        if runnable(row) and not has_tests:
+            problems.append(
+                (
+                    "tests",
+                    "is missing or empty, and the row is scored by running its tests",
+                    'Add pytest tests, or set "runnable": false to score it by syntax, lint and '
+                    "similarity to the solution only (not pass@1).",
+                )
+            )
+        elif not runnable(row) and task_of(row) == "tests":
+            problems.append(
+                (
+                    "runnable",
+                    "is false on a tests row, which is scored by running tests",
+                    "Remove 'runnable'.",
+                )
+            )
+        elif not runnable(row) and has_tests:
+            problems.append(
+                (
+                    "runnable",
+                    "is false but the row has tests",
+                    "Drop 'runnable' so its tests are run, or empty 'tests'.",
+                )
+            )
         mutants = row.get("mutants")
         if task_of(row) == "tests" and not mutants:
             problems.append(
@@ -92,7 +126,7 @@ class CodeScenario(Scenario):
                 for mutant in row.get("mutants") or []:
                     jobs.append((row["kind"], mutant, item["code"]))
                     owners.append((i, "mutant"))
-            else:
+            elif runnable(row):
                 jobs.append((row["kind"], item["code"], row["tests"]))
                 owners.append((i, "greedy"))
                 for sample in (samples or [None] * len(rows))[i] or []:
@@ -115,6 +149,8 @@ class CodeScenario(Scenario):
                 score["tests_valid"] = float(valid)
                 score["catches_mutant"] = float(valid and not all(result.get("mutant", [True])))
             else:
+                score["chrf"] = chrf(item["code"], row["solution"])
+            if "greedy" in result:
                 score["passed"] = float(result["greedy"][0])
                 if "sample" in result:
                     n, k = len(result["sample"]), context.settings["pass_k"]
@@ -124,6 +160,18 @@ class CodeScenario(Scenario):
 
     def score(self, parsed: dict[str, Any], row: dict[str, Any], context: CodeContext) -> dict[str, float]:
         return self.score_batch([parsed], [row], context)[0]
+
+    def details(
+        self, base: Sequence[Scored], tuned: Sequence[Scored], context: CodeContext
+    ) -> dict[str, Any]:
+        """How many held-out rows each metric averages over: pass@1 counts only rows with tests."""
+        rows = [
+            [metric.name, sum(key in ex.scores for ex in base), len(base)]
+            for metric in self.metrics
+            if (key := getattr(metric.aggregate, "score_key", None))
+        ]
+        columns = ["metric", "rows scored", "held-out rows"]
+        return {"Rows behind each metric": {"columns": columns, "rows": rows}}
 
     def context_summary(self, context: CodeContext) -> dict[str, Any]:
         limits = harness.LIMITS
@@ -150,7 +198,12 @@ scenario = CodeScenario(
         Field("kind", str, "python or django"),
         Field("description", str, "what to write, as a developer would ask for it", free_text=True),
         Field("solution", str, "reference code (for tests rows: the code under test)"),
-        Field("tests", str, "pytest tests (for tests rows: the reference tests)"),
+        Field(
+            "tests",
+            str,
+            "pytest tests (for tests rows: the reference tests); empty only with runnable: false",
+            required=False,
+        ),
         Field(
             "task",
             str,
@@ -166,6 +219,12 @@ scenario = CodeScenario(
         ),
         Field("topic", str, "e.g. strings, dates, models, views", required=False, nonempty=False),
         Field("id", str, "row id", required=False, unique=True),
+        Field(
+            "runnable",
+            bool,
+            "false: the row has no tests and is scored without running code (default true)",
+            required=False,
+        ),
     ),
     input_field="description",
     target_fields=("solution", "tests", "mutants"),
@@ -176,11 +235,13 @@ scenario = CodeScenario(
         "standard": "ruff config (ruff.toml or pyproject.toml) for the coding-standard metric",
         "pass_k": "k of pass@k (needs --set eval.samples=N with N >= k)",
     },
+    importers=(importers.REPO,),
     metrics=(
         Metric(
             "pass_at_1",
             "higher",
-            "code rows: share whose greedy answer passes the row's tests (sandboxed pytest)",
+            "code rows with tests: share whose greedy answer passes the row's tests (sandboxed pytest); "
+            "runnable: false rows are not counted (see 'rows behind each metric')",
             mean_of("passed"),
             primary=True,
         ),
@@ -190,6 +251,13 @@ scenario = CodeScenario(
             "code rows: unbiased pass@k over eval.samples sampled answers (Chen et al. 2021); "
             "n/a without samples",
             mean_of("pass_at_k"),
+        ),
+        Metric(
+            "chrf",
+            "higher",
+            "code rows: chrF (character n-grams, sacrebleu) of the answer's code against the reference "
+            "solution, with or without tests",
+            mean_of("chrf"),
         ),
         Metric(
             "syntax_rate",

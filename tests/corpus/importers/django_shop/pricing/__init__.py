@@ -1,0 +1,5 @@
+"""Invoice pricing, importable from the package."""
+
+from .tax import Basket, vat
+
+__all__ = ["Basket", "vat"]
