@@ -44,7 +44,11 @@ class ImportResult:
 
 @dataclass(frozen=True)
 class Importer:
-    """`--from KIND SOURCE`: read SOURCE (a file or folder) with the parsed options into rows."""
+    """`--from KIND SOURCE`: read SOURCE (a file or folder) with the parsed options into rows.
+
+    `read` gets its own options by name (defaults filled in) and the scenario's resolved settings
+    beside them (e.g. content's `rules` file), so rows can be checked as the scenario will check them.
+    """
 
     kind: str
     help: str

@@ -10,6 +10,7 @@ import click
 from ..errors import ScenarioPackError
 from .mix_command import run_mix_command
 from .new_command import new_command
+from .prepare_commands import prepare_for
 from .run_dir_commands import eval_command, export_command, report_command
 from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, sweep_for, validate_for
 from .try_commands import chat_command, generate_command
@@ -62,6 +63,9 @@ cli.add_command(
 )
 cli.add_command(
     ScenarioGroup("validate", validate_for, help="Check a data file against a scenario's schema.")
+)
+cli.add_command(
+    ScenarioGroup("prepare", prepare_for, help="Import an export into rows, write and validate them.")
 )
 cli.add_command(
     ScenarioGroup("inspect", inspect_for, help="Data-quality findings for a data file, with severities.")

@@ -109,7 +109,7 @@ def _overrides(
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
 
 
-def _scenario_options(scenario: Scenario) -> list[click.Option]:
+def scenario_options(scenario: Scenario) -> list[click.Option]:
     options = []
     for key, default in scenario.defaults().get("scenario", {}).items():
         kind = type(default) if default is not None and not isinstance(default, list | dict) else str
@@ -125,11 +125,18 @@ def _scenario_options(scenario: Scenario) -> list[click.Option]:
 
 
 def _common_params(include: Callable[[str], bool]) -> list[click.Parameter]:
-    params: list[click.Parameter] = [
+    data: list[click.Parameter] = [
         click.Option(["--data"], type=click.Path(path_type=Path), required=True, help="training rows"),
         click.Option(
             ["--test"], type=click.Path(path_type=Path), help="held-out rows (default: split from --data)"
         ),
+    ]
+    return data + config_params(include)
+
+
+def config_params(include: Callable[[str], bool]) -> list[click.Parameter]:
+    """Flags that shape the resolved config (and so validation), without the data files."""
+    params: list[click.Parameter] = [
         click.Option(
             ["--config", "config_file"], type=click.Path(path_type=Path), help="run.yaml with overrides"
         ),
@@ -186,36 +193,40 @@ def _load_tokenizer(config: dict[str, Any], quiet: bool) -> Any:
     return load_tokenizer(config["model"]["name"])
 
 
+def validate_and_summarise(
+    scenario: Scenario, config: dict[str, Any], data: Path, test: Path | None, quiet: bool
+) -> None:
+    """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows."""
+    from ..prepare import measure_tokens, prepare
+
+    prepared = prepare(scenario, config, data, test)
+    stats = measure_tokens(prepared, _load_tokenizer(config, quiet))
+    click.echo(f"{data}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'")
+    click.echo(
+        f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
+        f"{' (stratified)' if prepared.stratified else ''}"
+    )
+    if scenario.label_field:
+        counts = Counter(r[scenario.label_field] for r in prepared.train_set.rows)
+        click.echo(f"{scenario.label_field}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    t = stats["token_lengths"]
+    click.echo(
+        f"tokens per example ({config['model']['name']}): min {t['min']}, median {t['median']}, "
+        f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
+        f"{config['data']['max_length']}"
+    )
+    if prepared.redacted:
+        click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
+    for warning in prepared.warnings:
+        click.echo(f"warning: {warning}")
+
+
 def validate_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        from ..prepare import measure_tokens, prepare
-
         config = resolve_config(scenario, kwargs)
-        prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
-        tokenizer = _load_tokenizer(config, kwargs["quiet"])
-        stats = measure_tokens(prepared, tokenizer)
-        click.echo(
-            f"{kwargs['data']}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'"
-        )
-        click.echo(
-            f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
-            f"{' (stratified)' if prepared.stratified else ''}"
-        )
-        if scenario.label_field:
-            counts = Counter(r[scenario.label_field] for r in prepared.train_set.rows)
-            click.echo(f"{scenario.label_field}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
-        t = stats["token_lengths"]
-        click.echo(
-            f"tokens per example ({config['model']['name']}): min {t['min']}, median {t['median']}, "
-            f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
-            f"{config['data']['max_length']}"
-        )
-        if prepared.redacted:
-            click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
-        for warning in prepared.warnings:
-            click.echo(f"warning: {warning}")
+        validate_and_summarise(scenario, config, kwargs["data"], kwargs.get("test"), kwargs["quiet"])
 
-    params = _common_params(lambda flag: flag in VALIDATE_FLAGS) + _scenario_options(scenario)
+    params = _common_params(lambda flag: flag in VALIDATE_FLAGS) + scenario_options(scenario)
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
@@ -240,7 +251,7 @@ def inspect_for(scenario: Scenario) -> click.Command:
         if counts["error"]:
             raise SystemExit(1)
 
-    params = _common_params(lambda flag: flag in VALIDATE_FLAGS) + _scenario_options(scenario)
+    params = _common_params(lambda flag: flag in VALIDATE_FLAGS) + scenario_options(scenario)
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
@@ -286,7 +297,7 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
 
     params = (
         _common_params(lambda flag: True)
-        + _scenario_options(scenario)
+        + scenario_options(scenario)
         + [
             click.Option(
                 ["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"

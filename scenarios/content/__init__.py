@@ -28,6 +28,7 @@ from scenario_pack.core.scenario import (
 )
 
 from . import rules, style, voice
+from .importers import importers
 
 PACKAGE = Path(__file__).parent
 
@@ -73,7 +74,7 @@ class ContentScenario(Scenario):
     def build_context(
         self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
     ) -> ContentContext:
-        rules_path = Path(settings["rules"]) if settings.get("rules") else PACKAGE / "platform_rules.yaml"
+        rules_path = rules.rules_path(settings.get("rules"))
         off_path = (
             Path(settings["off_brand"]) if settings.get("off_brand") else data_path.parent / "off_brand.jsonl"
         )
@@ -188,8 +189,7 @@ class ContentScenario(Scenario):
         for name, runs in (("base", base), ("tuned", tuned)):
             for ex in runs:
                 for reason in rules.check(ex.parsed["text"], self.row_rules(ex.row, context)):
-                    rule = reason.split(" ", 1)[1] if reason[0].isdigit() else reason
-                    failures[(_where(ex.row), rule, name)] += 1
+                    failures[(_where(ex.row), rules.rule_broken(reason), name)] += 1
         keys = sorted({(where, rule) for where, rule, _ in failures})
         broken = {
             "columns": ["type/platform", "rule broken", "base outputs", "tuned outputs"],
@@ -244,6 +244,7 @@ scenario = ContentScenario(
     group_field="type",
     slice_fields=("type", "platform"),
     example_score="brand_voice",
+    importers=importers,
     option_help={
         "brand": "brand name used in the instructions",
         "off_brand": "JSON Lines of off-brand texts (same topics, other voices); "

@@ -24,6 +24,7 @@ RULE_KEYS = {
     "max_new_tokens",
 }
 Rules = dict[str, dict[str, dict[str, Any]]]
+SHIPPED = Path(__file__).parent / "platform_rules.yaml"
 
 
 def load(path: Path) -> Rules:
@@ -49,6 +50,11 @@ def load(path: Path) -> Rules:
                     f"known: {', '.join(sorted(RULE_KEYS))}."
                 )
     return spec
+
+
+def rules_path(setting: str | None) -> Path:
+    """The `--rules` file when given, else the shipped one."""
+    return Path(setting) if setting else SHIPPED
 
 
 def for_row(rules: Rules, kind: str, platform: str | None) -> dict[str, Any] | None:
@@ -91,6 +97,11 @@ def check(text: str, rules: dict[str, Any]) -> list[str]:
     if "min_headings" in rules and headings < rules["min_headings"]:
         failed.append(f"{headings} '## ' headings < {rules['min_headings']}")
     return failed
+
+
+def rule_broken(failure: str) -> str:
+    """A failure from `check` without the text's count ("412 words > 400" -> "words > 400"), for tallies."""
+    return failure.split(" ", 1)[1] if failure[0].isdigit() else failure
 
 
 def describe(rules: dict[str, Any]) -> str:

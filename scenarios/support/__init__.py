@@ -13,6 +13,7 @@ from scenario_pack.core.metrics import accuracy, corpus_bleu, macro_f1, per_labe
 from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of
 
 from . import retrieval
+from .importers import importers
 
 UNKNOWN = "unknown"
 INTENT_LINE = re.compile(r"^\W*intent\W*[:=\-]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
@@ -200,6 +201,7 @@ scenario = SupportScenario(
     label_field="intent",
     slice_fields=("customer_segment", "channel", "product"),
     example_score="rouge_l",
+    importers=importers,
     option_help={
         "docs": "product docs folder or file (.md/.txt/.jsonl); default: docs/ beside --data if present",
         "top_k": "doc passages retrieved into each prompt",

@@ -1,0 +1,345 @@
+"""`scenario prepare content --from folder|csv`: published posts into content rows.
+
+Posts carry no brief, so one is written from the title (or keywords) and said so in the notes.
+Every row must keep its type's and platform's rules: a published text that breaks them would teach
+the model to break them, so it is skipped with the rule it broke.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scenario_pack.core.errors import ConfigError, DataError, DataIssue, data_error
+from scenario_pack.core.import_sources import (
+    CsvTable,
+    html_to_text,
+    map_columns,
+    read_csv,
+    read_text,
+    require_dir,
+)
+from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
+
+from . import rules
+
+POST_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+BRIEF_KEYS = ("brief", "description", "summary", "excerpt")
+KEYWORDS_PER_POST = 3
+CSV_FIELDS = ("text", "platform", "type", "brief", "keywords", "audience", "id", "date")
+ENGAGEMENT = ("likes", "shares", "comments", "clicks")
+PLATFORM_ALIASES = {"twitter": "x", "x (twitter)": "x", "twitter/x": "x"}
+Posts = list[tuple[str, dict[str, Any]]]  # (where in the source, row)
+
+
+# -- folder of posts ------------------------------------------------------------------------------
+
+
+def read_folder(source: Path, options: dict[str, Any]) -> ImportResult:
+    import frontmatter
+    import yaml
+
+    require_dir(source)
+    result = ImportResult(rows=[])
+    posts: list[tuple[str, dict[str, Any]]] = []
+    issues: list[DataIssue] = []
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        where = str(path.relative_to(source))
+        markup = POST_SUFFIXES.get(path.suffix.lower())
+        if markup is None:
+            result.skipped.append(Skip("not a Markdown or HTML file", where))
+            continue
+        try:
+            post = frontmatter.loads(read_text(path))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            issues.append(
+                DataIssue(
+                    str(path),
+                    mark.line + 1 if mark else 1,  # the YAML text starts on the opening '---' line
+                    "front matter",
+                    f"is not valid YAML ({getattr(exc, 'problem', None) or exc})",
+                    "Fix the block between the '---' lines.",
+                )
+            )
+            continue
+        meta = post.metadata
+        body = html_to_text(post.content) if markup == "html" else post.content.strip()
+        kind = str(meta.get("type") or options.get("type") or "blog").strip().lower()
+        row: dict[str, Any] = {
+            "id": str(meta.get("id") or Path(where).with_suffix("").as_posix()),
+            "type": kind,
+            "platform": _platform(meta.get("platform")) or (None if kind == "social" else kind),
+            "text": _with_title(body, kind, meta.get("title")),
+            "keywords": _keyword_list(meta.get("tags") or meta.get("keywords")),
+        }
+        row["brief"] = next((str(meta[k]).strip() for k in BRIEF_KEYS if meta.get(k)), None)
+        row["title"] = str(meta["title"]).strip() if meta.get("title") else None
+        for name in ("audience", "date"):
+            if meta.get(name):
+                row[name] = str(meta[name])
+        posts.append((where, row))
+    if issues:
+        raise DataError(issues)
+    _finish(posts, options, result)
+    return result
+
+
+def _with_title(body: str, kind: str, title: Any) -> str:
+    """Blog rules want a '# Title' first line and email rules a 'Subject:' one; front matter holds them."""
+    if title and kind == "blog" and not body.startswith("# "):
+        return f"# {str(title).strip()}\n\n{body}"
+    if title and kind == "email" and not body.lower().startswith("subject:"):
+        return f"Subject: {str(title).strip()}\n\n{body}"
+    return body
+
+
+# -- social tool export ---------------------------------------------------------------------------
+
+
+def read_social_csv(source: Path, options: dict[str, Any]) -> ImportResult:
+    table = read_csv(source)
+    columns = map_columns(table, options.get("map") or (), CSV_FIELDS + ENGAGEMENT, ("text", "platform"))
+    measured = [name for name in ENGAGEMENT if name in columns]
+    top = _top_share(options.get("top"), table, measured)
+    result = ImportResult(rows=[])
+    posts, issues = [], []
+    for line, cells in table.rows:
+        value = {name: cells[column] for name, column in columns.items() if cells[column]}
+        row: dict[str, Any] = {
+            "id": value.get("id") or f"{source.stem}-{line}",
+            "type": (value.get("type") or "social").lower(),
+            "platform": _platform(value.get("platform")),
+            "text": value.get("text", ""),
+            "keywords": _keyword_list(value.get("keywords")),
+            "brief": value.get("brief"),
+            "title": None,
+        }
+        for name in ("audience", "date"):
+            if value.get(name):
+                row[name] = value[name]
+        if measured:
+            counts = [_count(cells[columns[name]], table, line, columns[name], issues) for name in measured]
+            row["engagement"] = sum(counts)
+        posts.append((f"{source.name} line {line}", row))
+    if issues:
+        raise DataError(issues)
+    best = functools.partial(_keep_top, share=top, measured=measured, result=result) if top else None
+    _finish(posts, options, result, best)
+    return result
+
+
+def _top_share(value: Any, table: CsvTable, measured: list[str]) -> float | None:
+    if value is None:
+        return None
+    try:
+        share = float(value)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 100:
+        raise ConfigError(f"--top {value!r}: give a percentage above 0 and at most 100, e.g. --top 25.")
+    if not measured:
+        raise data_error(
+            table.path,
+            1,
+            None,
+            f"--top needs engagement columns ({', '.join(ENGAGEMENT)}) and there are none among: "
+            f"{', '.join(table.columns)}",
+            "Map the ones the export has, e.g. --map likes=Reactions, or drop --top.",
+        )
+    return share
+
+
+def _count(cell: str, table: CsvTable, line: int, column: str, issues: list[DataIssue]) -> int:
+    text = cell.replace(",", "").replace(" ", "")
+    if not text:
+        return 0
+    if text.isdigit():
+        return int(text)
+    issues.append(
+        DataIssue(str(table.path), line, column, f"{cell!r} is not a whole number", "Give counts like 1234.")
+    )
+    return 0
+
+
+def _keep_top(rows: Posts, share: float, measured: list[str], result: ImportResult) -> Posts:
+    """The best PCT% of each platform's rows: platforms' audiences differ too much for one ranking."""
+    by_platform: dict[str, Posts] = {}
+    for item in rows:
+        by_platform.setdefault(item[1]["platform"], []).append(item)
+    keep: set[int] = set()
+    for group in by_platform.values():
+        ranked = sorted(group, key=lambda item: -item[1]["engagement"])
+        keep.update(id(row) for _, row in ranked[: math.ceil(len(group) * share / 100)])
+    result.skipped += [
+        Skip(f"below the top {share:g}% by engagement on its platform", where)
+        for where, row in rows
+        if id(row) not in keep
+    ]
+    result.notes.append(
+        f"engagement = {' + '.join(measured)} (empty cells count 0); kept the top {share:g}% of each "
+        f"platform's posts by engagement: {len(keep)} of {len(rows)}."
+    )
+    return [(where, row) for where, row in rows if id(row) in keep]
+
+
+# -- shared ---------------------------------------------------------------------------------------
+
+
+def _finish(
+    posts: Posts,
+    options: dict[str, Any],
+    result: ImportResult,
+    select: Callable[[Posts], Posts] | None = None,
+) -> None:
+    """Keywords and brief where missing, the scenario's checks, then `select` (e.g. the best by
+    engagement); the rows left go into result, with notes on what was made up for them."""
+    from . import scenario  # imported here: the package imports this module for importers=
+
+    hashtagged: set[int] = set()  # ids of the rows whose keywords or brief were made up here
+    extracted: set[int] = set()
+    briefed: set[int] = set()
+    for _, row in posts:
+        tags = list(dict.fromkeys(tag.lstrip("#") for tag in rules.HASHTAG.findall(row["text"])))
+        if not row["keywords"] and tags:
+            row["keywords"] = tags
+            hashtagged.add(id(row))
+    bare = [row for _, row in posts if not row["keywords"] and row["text"]]
+    for row, found in zip(bare, extract_keywords([r["text"] for _, r in posts], bare), strict=True):
+        row["keywords"] = found
+        extracted.add(id(row))
+    path = rules.rules_path(options.get("rules"))
+    rule_set = rules.load(path)
+    kept = []
+    for where, row in posts:
+        title = row.pop("title")
+        if not row["brief"] and (title or row["keywords"]):
+            row["brief"] = _brief(row, title)
+            briefed.add(id(row))
+        reason = _problem(row, rule_set, path, scenario.check_row(row))
+        if reason:
+            result.skipped.append(Skip(reason, where))
+            continue
+        for name in [name for name, value in row.items() if value in (None, [])]:
+            del row[name]
+        kept.append((where, row))
+    result.rows = [row for _, row in (select(kept) if select else kept)]
+    made = {
+        name: [row for row in result.rows if id(row) in ids]
+        for name, ids in (("hashtags", hashtagged), ("tf-idf", extracted), ("brief", briefed))
+    }
+    if made["hashtags"]:
+        result.notes.append(
+            f"keywords: {_posts(len(made['hashtags']))} without tags took their own hashtags."
+        )
+    if made["tf-idf"]:
+        result.notes.append(
+            f"keywords: {_posts(len(made['tf-idf']))} without tags or hashtags took their "
+            f"{KEYWORDS_PER_POST} highest-weighted TF-IDF terms (scikit-learn, English stop words "
+            f"removed, words and word pairs, fitted on all {_posts(len(posts))} read)."
+        )
+    if made["brief"]:
+        result.notes.append(
+            f"brief: {_posts(len(made['brief']))} had none ({', '.join(BRIEF_KEYS)}), so one was written "
+            f"from the title, else the keywords, e.g. {made['brief'][0]['brief']!r}"
+        )
+
+
+def _problem(
+    row: dict[str, Any], rule_set: rules.Rules, path: Path, own: list[tuple[str, str, str]]
+) -> str | None:
+    if not row["text"]:
+        return "no text"
+    if not row["brief"]:
+        return "no brief, title or keywords to write one from"
+    if own:
+        return f"{own[0][0]}: {own[0][1]}"
+    kind, platform = row["type"], row["platform"]
+    if kind not in rule_set:
+        return f"type '{kind}' has no rules in {path.name}"
+    if platform is None:
+        return f"{kind} post without a platform"
+    found = rules.for_row(rule_set, kind, platform)
+    if found is None:
+        return f"{kind} platform '{platform}' has no rules in {path.name}"
+    broken = rules.check(row["text"], found)
+    if broken:
+        return f"breaks the {kind}/{platform} rules: " + "; ".join(rules.rule_broken(b) for b in broken)
+    return None
+
+
+def _brief(row: dict[str, Any], title: str | None) -> str:
+    """E.g. 'Blog post titled "..."', 'Email with the subject "..."', 'Instagram post about a, b, c'."""
+    kind, platform = row["type"], row["platform"]
+    noun = f"{platform} post" if kind == "social" else {"blog": "blog post"}.get(kind, kind)
+    named = f'with the subject "{title}"' if kind == "email" else f'titled "{title}"'
+    about = named if title else "about " + ", ".join(row["keywords"])
+    return f"{noun[0].upper()}{noun[1:]} {about}."
+
+
+def extract_keywords(corpus: list[str], rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Each row's top TF-IDF terms, fitted on the whole corpus; a term sharing a word with a kept one is
+    passed over, so "rescue shelf" does not also bring "shelf"."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not rows:
+        return []
+    vectorizer = TfidfVectorizer(
+        stop_words="english", ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_]{3,}\b", sublinear_tf=True
+    )
+    try:
+        vectorizer.fit(corpus)
+    except ValueError:  # no word left after stop words: nothing to extract
+        return [[] for _ in rows]
+    terms = vectorizer.get_feature_names_out()
+    found = []
+    for weights in vectorizer.transform([row["text"] for row in rows]):
+        ranked = sorted(zip(-weights.data, terms[weights.indices], strict=True))
+        chosen: list[str] = []
+        for _, term in ranked:
+            if not any(set(term.split()) & set(kept.split()) for kept in chosen):
+                chosen.append(str(term))
+            if len(chosen) == KEYWORDS_PER_POST:
+                break
+        found.append(chosen)
+    return found
+
+
+def _keyword_list(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else re.split(r"[,;]", str(value or ""))
+    return [str(item).strip().lstrip("#").strip() for item in items if str(item).strip().lstrip("#").strip()]
+
+
+def _posts(count: int) -> str:
+    return f"{count} post" + ("" if count == 1 else "s")
+
+
+def _platform(value: Any) -> str | None:
+    name = str(value or "").strip().lower()
+    return PLATFORM_ALIASES.get(name, name) or None
+
+
+MAP_HELP = (
+    "field=Column: the CSV column holding a field or engagement count (repeatable; default: same names)"
+)
+importers = (
+    Importer(
+        "folder",
+        "a folder of Markdown or HTML posts with front matter (title, date, tags, type, platform)",
+        read_folder,
+        (ImportOption("type", "content type of posts whose front matter names none", default="blog"),),
+    ),
+    Importer(
+        "csv",
+        "a social tool's export: text, platform, date and engagement counts per post",
+        read_social_csv,
+        (
+            ImportOption("map", MAP_HELP, multiple=True),
+            ImportOption("top", "keep only each platform's best PCT% of posts by engagement"),
+        ),
+    ),
+)
