@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .few_shot import Baseline
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Key:
 
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 5e-4, which YAML 1.1 reads as text
 
 CORE_SCHEMA: dict[str, dict[str, Key]] = {
     "model": {
@@ -174,11 +177,8 @@ def scalar(raw: str) -> Any:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if isinstance(value, str) and EXPONENT.match(value):
+        return float(value)
     return value
 
 
@@ -268,6 +268,10 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
         errors.append(f"data.max_length={data['max_length']}: too small to hold a prompt and an answer.")
     if data["limit"] is not None and data["limit"] <= 0:
         errors.append(f"data.limit={data['limit']}: must be positive.")
+    try:
+        Baseline.parse(config["eval"]["baseline"])
+    except ConfigError as exc:
+        errors.append(str(exc))
     return errors
 
 

@@ -273,9 +273,17 @@ def _count(size: float | int, n: int) -> int:
 
 
 def split(
-    rows: list[dict[str, Any]], size: float | int, seed: int, label_field: str | None
+    rows: list[dict[str, Any]],
+    size: float | int,
+    seed: int,
+    label_field: str | None,
+    keys: list[str | None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
-    """Seeded split into (kept, held_out); stratified by label when every label has two rows or more."""
+    """Seeded split into (kept, held_out); stratified by label when every label has two rows or more.
+
+    A held-out row whose key (see Scenario.split_key) is shared by a kept row moves to the kept side,
+    so no held-out answer is also a training target.
+    """
     from sklearn.model_selection import train_test_split
 
     n_out = _count(size, len(rows))
@@ -304,4 +312,9 @@ def split(
                 "split is not stratified: some label has fewer than 2 rows or the held-out set is too small"
             )
     kept, held = train_test_split(list(rows), test_size=n_out, random_state=seed, stratify=stratify)
+    if keys:
+        key_of = {id(row): key for row, key in zip(rows, keys, strict=True)}
+        taken = {key_of[id(row)] for row in kept} - {None}
+        kept += [row for row in held if key_of[id(row)] in taken]
+        held = [row for row in held if key_of[id(row)] not in taken]
     return kept, held, stratify is not None

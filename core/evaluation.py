@@ -109,34 +109,29 @@ def against_baseline(
 ) -> dict[str, Any]:
     """Tuned vs the few-shot prompted base model on every metric; adds each metric's `few_shot` value
     to `metrics` and returns the per-metric comparison and one sentence on the primary metric."""
-    per_metric = {}
-    for metric in scenario.metrics:
-        comparison = compare(metric, prompted, tuned, resamples, seed)
-        metrics[metric.name]["few_shot"] = _clean(comparison.base)
-        per_metric[metric.name] = {
-            "delta": _clean(comparison.delta),
-            "ci95": [_clean(comparison.low), _clean(comparison.high)],
-            "verdict": comparison.verdict,
-        }
-    primary = scenario.primary_metric
-    entry, result = metrics[primary.name], per_metric[primary.name]
-    values = f"tuned {_fmt(entry['tuned'])} vs few-shot {_fmt(entry['few_shot'])}"
-    interval = f"95% CI of the difference {_fmt(result['ci95'][0], True)} to {_fmt(result['ci95'][1], True)}"
-    sentence = {
-        "improved": f"Fine-tuning beat few-shot prompting on {primary.name} ({values}, {interval}).",
-        "regressed": f"Few-shot prompting beat fine-tuning on {primary.name} ({values}, {interval}).",
-    }.get(
-        result["verdict"],
-        f"Fine-tuning and few-shot prompting are not clearly different on {primary.name} "
-        f"({values}, {interval}).",
-    )
-    return {"metrics": per_metric, "verdict": result["verdict"], "sentence": sentence}
+    versus = compare_models(scenario, prompted, tuned, resamples, seed)
+    for name, entry in versus.items():
+        metrics[name]["few_shot"] = entry["base"]
+    per_metric = {name: {k: e[k] for k in ("delta", "ci95", "verdict")} for name, e in versus.items()}
+    primary = scenario.primary_metric.name
+    entry = versus[primary]
 
+    def number(value: float | None, sign: str = "") -> str:
+        return "n/a" if value is None else f"{value:{sign}.3f}"
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
+    values = f"tuned {number(entry['tuned'])} vs few-shot {number(entry['base'])}"
+    low, high = entry["ci95"]
+    evidence = f"{values}, 95% CI of the difference {number(low, '+')} to {number(high, '+')}"
+    verdict = entry["verdict"]
+    if verdict.startswith("improved"):
+        sentence = f"Fine-tuning beat few-shot prompting on {primary} ({evidence})."
+    elif verdict.startswith("regressed"):
+        sentence = f"Few-shot prompting beat fine-tuning on {primary} ({evidence})."
+    else:
+        sentence = f"Fine-tuning and few-shot prompting are not clearly different on {primary} ({evidence})."
+    if verdict.endswith("(few rows)"):
+        sentence = sentence[:-1] + f"; under {MIN_ROWS_FOR_INTERVAL} test rows, so weak evidence."
+    return {"metrics": per_metric, "verdict": verdict, "sentence": sentence}
 
 
 def examples_by_gain(

@@ -1,7 +1,7 @@
 """The few-shot prompting baseline: would a good prompt have done as well as fine-tuning?
 
 The base model sees, before each test row, K solved training rows as earlier chat turns. The K
-are the training rows nearest to the test row's input by TF-IDF cosine similarity (scikit-learn),
+are the training rows nearest to the test row's input (quality.nearest, the near-duplicate measure),
 so the baseline gets the best examples a retrieval prompt could give it, never a test row.
 """
 
@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import quality
 from .errors import ConfigError
 from .scenario import Example
 
-METHOD = "TF-IDF (word 1-2 grams, sublinear tf) cosine nearest neighbours on the input field, scikit-learn"
+METHOD = "cosine similarity of TF-IDF character 3-5-grams of the input field (scikit-learn)"
 SPEC = re.compile(r"^few-shot(?::(\d+))?$")
 DEFAULT_SHOTS = 3
 
@@ -40,13 +41,7 @@ class Baseline:
 
 def nearest(train_inputs: list[str], test_inputs: list[str], k: int) -> list[list[int]]:
     """For each test input, the indices of its k nearest training inputs, nearest first."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.neighbors import NearestNeighbors
-
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    train = vectorizer.fit_transform(train_inputs)
-    index = NearestNeighbors(n_neighbors=min(k, len(train_inputs)), metric="cosine").fit(train)
-    _, found = index.kneighbors(vectorizer.transform(test_inputs))
+    _, found = quality.nearest(test_inputs, train_inputs, k)
     return [list(map(int, row)) for row in found]
 
 

@@ -29,6 +29,7 @@ from .pipeline import (
     Timer,
     generate_answers,
     peak_memory_gib,
+    placement,
     stage_outputs,
     versions,
     write_split,
@@ -89,9 +90,7 @@ def run_mix(
     mixed_train, mixing = weighted_examples(plan, prepared, seed)
     torch.manual_seed(seed)
     procs = Processes.current()
-    hw = hardware.detect()
-    device = procs.device if procs.count > 1 else hw.device
-    precision = hardware.choose_precision(config["model"]["precision"], hw)
+    hw, device, precision = placement(config, procs)
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(run_dir / "config.yaml", config_mod.save(config))

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import atomic, evaluation, few_shot, generation, hardware, models, quality, report, training
 from . import config as config_mod
+from .errors import ConfigError
 from .prepare import Prepared
 from .processes import Processes
 from .scenario import Example, Scored
@@ -42,6 +43,13 @@ def peak_memory_gib() -> float:
     return round(kib / (1024 * 1024 if sys.platform != "darwin" else 1024**3), 3)
 
 
+def placement(config: dict[str, Any], procs: Processes) -> tuple[hardware.Hardware, str, str]:
+    """This process's hardware, device (its own GPU under accelerate launch) and compute precision."""
+    hw = hardware.detect()
+    device = procs.device if procs.count > 1 else hw.device
+    return hw, device, hardware.choose_precision(config["model"]["precision"], hw)
+
+
 def default_run_dir(scenario: str) -> Path:
     return Path("reports") / scenario / datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -62,6 +70,17 @@ def write_split(prepared: Prepared, run_dir: Path) -> None:
     """The exact rows of each part, so `scenario eval` can rebuild the context and re-score."""
     for name, rows in (("train", prepared.train), ("val", prepared.val), ("test", prepared.test)):
         atomic.write_jsonl(run_dir / "data" / f"{name}.jsonl", rows)
+
+
+def check_same_split(prepared: Prepared, run_dir: Path) -> None:
+    """--resume reuses saved answers by position: refuse when the held-out rows are not the same."""
+    saved = run_dir / "data" / "test.jsonl"
+    now = [json.loads(json.dumps(row, ensure_ascii=False, default=str)) for row in prepared.test]
+    if saved.exists() and evaluation.read_jsonl(saved) != now:
+        raise ConfigError(
+            f"--resume: the held-out rows differ from those of the run in {run_dir} (the data, a setting "
+            "or the split changed). Start a new --output, or resume with the run's own data and config."
+        )
 
 
 def generate_answers(
@@ -167,12 +186,12 @@ def run(
 
     timer = timer or Timer()
     config = prepared.config
-    shots = few_shot.Baseline.parse(config["eval"]["baseline"]).shots  # a typo fails before any work
+    shots = few_shot.Baseline.parse(config["eval"]["baseline"]).shots
     torch.manual_seed(config["run"]["seed"])
     procs = Processes.current()
-    hw = hardware.detect()
-    device = procs.device if procs.count > 1 else hw.device
-    precision = hardware.choose_precision(config["model"]["precision"], hw)
+    hw, device, precision = placement(config, procs)
+    if resume:
+        check_same_split(prepared, run_dir)
     if procs.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(run_dir / "config.yaml", config_mod.save(config))
@@ -203,7 +222,7 @@ def run(
     outputs = {"base": base}
 
     baseline_info = None
-    if shots and prepared.train:
+    if shots:
         start = time.perf_counter()
         prompts, baseline_info = few_shot_prompts(prepared, tokenizer, model, shots)
         if baseline_info["mean_shots"]:
@@ -456,6 +475,21 @@ def build_report(
     return report_dict
 
 
+def amend_report(
+    run_dir: Path, report_dict: dict[str, Any], tables: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """Add what was made around a run (e.g. a sweep's trials) to its report: tables first, then
+    the rest; rewrite report.json and re-render."""
+    report_dict.update(fields)
+    report_dict["details"] = {
+        **tables,
+        **{k: v for k, v in report_dict["details"].items() if k not in tables},
+    }
+    atomic.write_json(run_dir / "report.json", report_dict)
+    report.render(run_dir)
+    return report_dict
+
+
 def _core_tables(
     prepared: Prepared, records: list[dict[str, Any]], base: list[Scored], tuned: list[Scored]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -514,6 +548,10 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     records = evaluation.read_predictions(run_dir / "predictions.jsonl")
     timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
     precision = old["training"].get("precision", "fp32")
-    return build_report(
+    new = build_report(
         prepared, run_dir, records, old["training"], hardware.detect(), precision, timer, old.get("baseline")
     )
+    if old.get("sweep"):  # a sweep's trials are not re-run; keep what the sweep added
+        kept = {k: v for k, v in old["details"].items() if k.startswith("Sweep:")}
+        new = amend_report(run_dir, new, kept, sweep=old["sweep"])
+    return new

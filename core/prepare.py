@@ -68,7 +68,10 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             )
     stratified = False
     if test_set is None:
-        rows, test, stratified = data.split(rows, config["data"]["test_size"], seed, scenario.label_field)
+        keys = [scenario.split_key(r) for r in rows]
+        rows, test, stratified = data.split(
+            rows, config["data"]["test_size"], seed, scenario.label_field, keys
+        )
     else:
         test = test_set.rows
         leaked = data.overlap(rows, test, scenario.input_field)
@@ -92,7 +95,8 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             "no rows left for testing",
             "Give more rows, a larger data.test_size, or a --test file.",
         )
-    train, val, _ = data.split(rows, config["data"]["val_size"], seed, scenario.label_field)
+    keys = [scenario.split_key(r) for r in rows]
+    train, val, _ = data.split(rows, config["data"]["val_size"], seed, scenario.label_field, keys)
     if not train:
         raise data_error(
             data_path,

@@ -36,27 +36,33 @@ class Finding:
         return asdict(self)
 
 
-def _near_pairs(queries: list[str], corpus: list[str], same: bool) -> list[tuple[int, int, float]]:
-    """(query index, corpus index, similarity) of each query's most similar corpus text at or above
-    the threshold; with same=True a text is not its own match. Brute-force search in chunks."""
+def nearest(queries: list[str], corpus: list[str], k: int) -> tuple[Any, Any]:
+    """(similarities, indices) of each query's k most similar corpus texts, most similar first:
+    cosine similarity of TF-IDF character 3-5-grams (scikit-learn), punctuation and case ignored."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.neighbors import NearestNeighbors
 
-    if not queries or not corpus:
-        return []
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
     fitted = vectorizer.fit_transform([_plain(t) for t in corpus + queries])
     index, asked = fitted[: len(corpus)], fitted[len(corpus) :]
-    k = 2 if same else 1
     search = NearestNeighbors(n_neighbors=min(k, len(corpus)), metric="cosine", algorithm="brute").fit(index)
-    distances, neighbours = search.kneighbors(asked)
+    distances, indices = search.kneighbors(asked)
+    return 1 - distances, indices
+
+
+def _near_pairs(queries: list[str], corpus: list[str], same: bool) -> list[tuple[int, int, float]]:
+    """(query index, corpus index, similarity) of each query's most similar corpus text at or above
+    the threshold; with same=True a text is not its own match."""
+    if not queries or not corpus:
+        return []
+    similarities, neighbours = nearest(queries, corpus, 2 if same else 1)
     pairs = []
-    for i, (dists, idxs) in enumerate(zip(distances, neighbours, strict=True)):
-        for dist, j in zip(dists, idxs, strict=True):
+    for i, (sims, idxs) in enumerate(zip(similarities, neighbours, strict=True)):
+        for sim, j in zip(sims, idxs, strict=True):
             if same and j == i:
                 continue
-            if 1 - dist >= NEAR_SIMILARITY:
-                pairs.append((i, int(j), float(1 - dist)))
+            if sim >= NEAR_SIMILARITY:
+                pairs.append((i, int(j), float(sim)))
             break
     return pairs
 

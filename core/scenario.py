@@ -167,6 +167,12 @@ class Scenario:
         """
         return []
 
+    def split_key(self, row: dict[str, Any]) -> str | None:
+        """Rows with the same key are kept on one side of every split (None: the row stands alone).
+
+        Override when rows share an answer, so a held-out answer is never a training target."""
+        return None
+
     def build_context(
         self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
     ) -> Any:

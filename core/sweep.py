@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import shutil
 import time
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic, evaluation, hardware, models, pipeline, report, training
+from . import atomic, evaluation, models, pipeline, training
 from . import config as config_mod
 from .errors import ConfigError, ScenarioPackError
 from .prepare import Prepared
+from .processes import Processes
 
 LR_SCALE = "lr_scale"  # learning rate as a multiple of the method's own default (see training.METHOD_LR)
+SEARCHABLE = ("train.", "eval.", "data.max_length")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ def search_space(config: dict[str, Any], params: tuple[str, ...]) -> list[Param]
         space["train.epochs"] = Param("train.epochs", low=1, high=3)
     for spec in params:
         param = Param.parse(spec)
+        if not param.key.startswith(SEARCHABLE):
+            raise ConfigError(
+                f"--param {spec!r}: only settings a trial applies can be searched: train.*, eval.* and "
+                "data.max_length (the data split, the model and the seed are fixed for the whole sweep)."
+            )
         probe = param.choices or (param.low, param.high)
         for value in probe:  # each value must be one the run config accepts
             section, key = param.key.split(".", 1)
@@ -92,17 +100,29 @@ def trial_settings(trial: Any, space: list[Param], config: dict[str, Any]) -> di
             continue
         chosen[param.key] = param.suggest(trial)
     if LR_SCALE in chosen:
-        method = chosen.get("train.method", config["train"]["method"])
-        base = training.METHOD_LR[method] if config["train"]["lr"] is None else config["train"]["lr"]
+        # the scale applies to the trial's method's default, or to a fixed lr moved to that method
+        # in the proportion of the two defaults (a LoRA lr is far too high for full fine-tuning)
+        fixed, method = config["train"]["method"], chosen.get("train.method", config["train"]["method"])
+        base = training.METHOD_LR[method]
+        if config["train"]["lr"] is not None:
+            base *= config["train"]["lr"] / training.METHOD_LR[fixed]
         chosen["train.lr"] = float(f"{base * chosen.pop(LR_SCALE):.3g}")
     return chosen
 
 
-def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(config)
+def _nested(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{"train.lr": 1e-3} -> {"train": {"lr": 1e-3}}: the shape of a run config file."""
+    out: dict[str, dict[str, Any]] = {}
     for dotted, value in settings.items():
         section, key = dotted.split(".", 1)
-        out[section][key] = value
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(config)
+    for section, values in _nested(settings).items():
+        out[section].update(values)
     return out
 
 
@@ -143,6 +163,12 @@ def run_sweep(
 
     if not prepared.val:
         raise ConfigError("a sweep chooses on the validation split, and it is empty; set data.val_size > 0.")
+    procs = Processes.current()
+    if procs.count > 1:
+        raise ConfigError(
+            "scenario sweep runs in one process; run it without accelerate launch, then launch the final "
+            "`scenario run --config best.yaml` on several processes."
+        )
     timer = timer or pipeline.Timer()
     config, scenario = prepared.config, prepared.scenario
     primary = scenario.primary_metric
@@ -163,16 +189,18 @@ def run_sweep(
     finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
     done = len(study.get_trials(states=finished))
     source = models.resolve(config["model"]["name"])
-    hw = hardware.detect()
-    precision, device = hardware.choose_precision(config["model"]["precision"], hw), hw.device
-    validation = dataclasses.replace(
-        prepared, test=prepared.val, examples={**prepared.examples, "test": prepared.examples["val"]}
-    )
+    _, device, precision = pipeline.placement(config, procs)
 
     def objective(trial: Any) -> float:
         settings = trial_settings(trial, space, config)
         trial.set_user_attr("settings", settings)
         trial_config = with_settings(config, settings)
+        validation = dataclasses.replace(  # the trial's eval settings apply to its validation answers
+            prepared,
+            config=trial_config,
+            test=prepared.val,
+            examples={**prepared.examples, "test": prepared.examples["val"]},
+        )
         started = time.perf_counter()
         model = models.load_model(config["model"]["name"]).to(device)
         tokenizer.padding_side = "right"
@@ -191,6 +219,7 @@ def run_sweep(
                 callbacks=[_pruning_callback(trial, -1.0 if maximize else 1.0)],
             )
         except optuna.TrialPruned:
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
             echo(f"trial {trial.number}: {_describe(settings)} -> pruned (validation loss behind the median)")
             raise
         finally:
@@ -214,8 +243,10 @@ def run_sweep(
         return value if not math.isnan(value) else (-math.inf if maximize else math.inf)
 
     start = time.perf_counter()
-    if done < trials:
-        study.optimize(objective, n_trials=trials - done, timeout=minutes * 60 if minutes else None)
+    spent = sum(t.user_attrs.get("seconds", 0.0) for t in study.trials)  # by earlier, resumed sessions
+    if done < trials and (not minutes or spent < minutes * 60):
+        timeout = minutes * 60 - spent if minutes else None
+        study.optimize(objective, n_trials=trials - done, timeout=timeout)
     timer.stage("sweep", start)
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
@@ -223,6 +254,7 @@ def run_sweep(
             "no trial finished (every one was pruned or interrupted); raise --trials or --minutes."
         )
     chosen = study.best_trial.user_attrs["settings"]
+    _forget_other_choice(run_dir, chosen)
     atomic.write_text(run_dir / "best.yaml", config_mod.save(_nested(chosen)))
     echo(f"chosen: {_describe(chosen)}; written to {run_dir / 'best.yaml'} (reuse with --config)")
 
@@ -233,24 +265,25 @@ def run_sweep(
     return result
 
 
+def _forget_other_choice(run_dir: Path, chosen: dict[str, Any]) -> None:
+    """A resumed sweep may choose differently (more trials, more time): the final run's adapter and
+    tuned answers then belong to the old choice and must be redone, not reused."""
+    choice = run_dir / "stages" / "sweep_choice.json"
+    if choice.exists() and json.loads(choice.read_text(encoding="utf-8")) != chosen:
+        shutil.rmtree(run_dir / "adapter", ignore_errors=True)
+        for name in ("adapter_train.json", "tuned_outputs.json"):
+            (run_dir / "stages" / name).unlink(missing_ok=True)
+    atomic.write_json(choice, chosen)
+
+
 def _describe(settings: dict[str, Any]) -> str:
     return ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in settings.items())
-
-
-def _nested(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for dotted, value in settings.items():
-        section, key = dotted.split(".", 1)
-        out.setdefault(section, {})[key] = value
-    return out
 
 
 def _add_sweep_tables(
     run_dir: Path, study: Any, metric: str, chosen: dict[str, Any], trials: int, minutes: float | None
 ) -> dict[str, Any]:
     """Put the trials table and the chosen settings into the final run's report and re-render it."""
-    import json
-
     keys = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
     rows = []
     for t in study.trials:
@@ -260,11 +293,9 @@ def _add_sweep_tables(
             [t.number, state, *[settings.get(k) for k in keys], t.value if state == "complete" else None]
             + [t.user_attrs.get("best_eval_loss"), t.user_attrs.get("seconds")]
         )
-    path = run_dir / "report.json"
-    report_dict = json.loads(path.read_text(encoding="utf-8"))
+    report_dict = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     budget = f"{trials} trials" + (f" or {minutes:g} minutes" if minutes else "")
-    report_dict["sweep"] = {"chosen": chosen, "best_trial": study.best_trial.number, "budget": budget}
-    report_dict["details"] = {
+    tables = {
         "Sweep: trials (chosen on the validation split; test rows unused)": {
             "columns": ["trial", "state", *[k.split(".", 1)[1] for k in keys]]
             + [f"validation {metric}", "best validation loss", "seconds"],
@@ -275,8 +306,6 @@ def _add_sweep_tables(
             "rows": [[k, v] for k, v in chosen.items()]
             + [["trial", study.best_trial.number], ["budget", budget]],
         },
-        **report_dict["details"],
     }
-    atomic.write_json(path, report_dict)
-    report.render(run_dir)
-    return report_dict
+    sweep = {"chosen": chosen, "best_trial": study.best_trial.number, "budget": budget}
+    return pipeline.amend_report(run_dir, report_dict, tables, sweep=sweep)

@@ -185,7 +185,7 @@ def test_private_helpers_only_on_request(tmp_path: Path) -> None:
 
 
 def test_a_source_that_is_not_a_repository_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="folder not found. Pass the repository's folder"):
+    with pytest.raises(DataError, match="not found. Check the path"):
         read_repo(tmp_path / "missing", {})
     (tmp_path / "notes.txt").write_text("hi", encoding="utf-8")
     with pytest.raises(DataError, match="is a file, not a folder"):

@@ -69,3 +69,11 @@ def test_saved_config_round_trips() -> None:
 
     resolved = config.resolve(SCENARIO_DEFAULTS)
     assert yaml.safe_load(config.save(resolved)) == resolved
+
+
+def test_command_line_numbers_in_exponent_form() -> None:
+    assert config.parse_set(["train.lr=5e-4"]) == {"train": {"lr": 5e-4}}
+    assert config.scalar("1E-5") == 1e-5 and config.scalar("3") == 3
+    assert config.scalar("nan") == "nan" and config.scalar("inf") == "inf"  # words stay words
+    with pytest.raises(ConfigError, match="few-shot:K"):
+        config.resolve({}, None, [("--set", config.parse_set(["eval.baseline=fewshot"]))])

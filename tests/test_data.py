@@ -102,3 +102,15 @@ def test_duplicates_and_overlap() -> None:
     kept, dropped = data.drop_duplicates(rows, "ticket")
     assert dropped == 1 and len(kept) == 2
     assert data.overlap(kept, [{"ticket": "REFUND?"}, {"ticket": "new"}], "ticket") == [{"ticket": "REFUND?"}]
+
+
+def test_rows_sharing_a_split_key_stay_on_one_side(support_rows: list[dict]) -> None:
+    rows = support_rows[:100]
+    keys = [f"module{i // 4}" if i < 40 else None for i in range(len(rows))]  # ten groups of four rows
+    kept, held, _ = data.split(rows, 0.2, 42, "intent", keys)
+    key_of = {row["id"]: key for row, key in zip(rows, keys, strict=True)}
+    kept_keys = {key_of[r["id"]] for r in kept} - {None}
+    assert not kept_keys & {key_of[r["id"]] for r in held}  # no group on both sides
+    assert len(kept) + len(held) == 100 and held
+    plain_kept, plain_held, _ = data.split(rows, 0.2, 42, "intent")
+    assert {r["id"] for r in held} <= {r["id"] for r in plain_held}  # only moves rows to the kept side

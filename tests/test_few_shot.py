@@ -24,7 +24,7 @@ def test_baseline_spec_is_parsed_or_refused_clearly() -> None:
             Baseline.parse(bad)
 
 
-def test_nearest_training_rows_by_tfidf() -> None:
+def test_nearest_training_rows_by_character_ngrams() -> None:
     train = ["refund for my damaged order", "reset my password please", "my parcel is late", "refund policy"]
     found = nearest(train, ["I need a refund for an order that arrived damaged", "password reset"], 2)
     assert found[0] == [0, 3]
@@ -41,7 +41,11 @@ def test_shots_become_earlier_turns_and_shrink_to_fit() -> None:
     test = [example("do cats purr", "yes"), example("do cows moo", "yes")]
     # row 1 may hold only one shot: its farther shots are dropped, never the row's own prompt
     prompts, counts = build(
-        train, [e.prompt[1]["content"] for e in train], test, ["cats purr", "cows moo"], 2,
+        train,
+        [e.prompt[1]["content"] for e in train],
+        test,
+        ["cats purr", "cows moo"],
+        2,
         lambda i, ex: i == 0 or len(ex.prompt) <= 4,
     )
     assert counts == [2, 1]
@@ -57,7 +61,7 @@ def test_report_has_the_three_way_comparison(tiny_model: Path, support_dir: Path
     report = json.loads((out / "report.json").read_text())
     baseline = report["baseline"]
     assert baseline["shots"] == 2 and baseline["mean_shots"] <= 2 and "TF-IDF" in baseline["selection"]
-    assert baseline["sentence"].endswith(").") and "intent_accuracy" in baseline["sentence"]
+    assert "intent_accuracy" in baseline["sentence"] and "under 20 test rows" in baseline["sentence"]
     assert set(baseline["metrics"]) == set(report["metrics"])
     assert all("few_shot" in entry for entry in report["metrics"].values())
     assert "few_shot_eval" in report["timings"]
@@ -65,6 +69,14 @@ def test_report_has_the_three_way_comparison(tiny_model: Path, support_dir: Path
     assert {"raw", "scores"} <= set(record["few_shot"])
     assert "Fine-tuning vs few-shot prompting" in (out / "report.md").read_text()
     assert "few-shot" in result.output or "few_shot" in result.output
+
+
+def test_resume_refuses_other_held_out_rows(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    data = support_dir / "tickets.jsonl"
+    assert run_tiny(tiny_model, data, out, "--limit", "40", "--baseline", "none").exit_code == 0
+    changed = run_tiny(tiny_model, data, out, "--limit", "50", "--baseline", "none", "--resume")
+    assert changed.exit_code == 2 and "held-out rows differ" in changed.output
 
 
 def test_baseline_none_and_a_typo(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:

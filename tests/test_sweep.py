@@ -8,7 +8,8 @@ import yaml
 
 from scenario_pack.core import config as config_mod
 from scenario_pack.core.errors import ConfigError
-from scenario_pack.core.sweep import Param, search_space
+from scenario_pack.core.sweep import Param, search_space, trial_settings
+from scenario_pack.core.training import METHOD_LR
 from tests.test_cli import QUICK, invoke
 
 
@@ -31,6 +32,36 @@ def test_search_space_checks_keys_and_values_against_the_config() -> None:
         search_space(config, ("train.lora_rank=4,8",))
     with pytest.raises(ConfigError, match="method"):
         search_space(config, ("train.method=lora,qlora",))
+    with pytest.raises(ConfigError, match="only settings a trial applies"):
+        search_space(config, ("data.test_size=0.1,0.3",))
+
+
+class FixedTrial:
+    """Stands in for an Optuna trial: every suggestion takes the given value (or the choices' first)."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def suggest_categorical(self, name: str, choices: list):
+        return self.values.get(name, choices[0])
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return self.values[name]
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        return self.values.get(name, low)
+
+
+def test_learning_rate_scale_follows_the_trial_method() -> None:
+    config = config_mod.defaults()
+    space = search_space(config, ())
+    lora = trial_settings(FixedTrial({"lr_scale": 2.0, "train.method": "lora"}), space, config)
+    full = trial_settings(FixedTrial({"lr_scale": 2.0, "train.method": "full"}), space, config)
+    assert lora["train.lr"] == 2 * METHOD_LR["lora"] and "train.lora_r" in lora
+    assert full["train.lr"] == 2 * METHOD_LR["full"] and "train.lora_r" not in full
+    config["train"]["lr"] = METHOD_LR["lora"] / 2  # a fixed LoRA lr moves to full in proportion
+    full = trial_settings(FixedTrial({"lr_scale": 1.0, "train.method": "full"}), space, config)
+    assert full["train.lr"] == METHOD_LR["full"] / 2
 
 
 def test_sweep_chooses_on_validation_and_tests_once(
@@ -62,3 +93,9 @@ def test_sweep_chooses_on_validation_and_tests_once(
     again = invoke(*args, "--resume")
     assert again.exit_code == 0, again.output
     assert "validation rows" not in again.output
+    # re-scoring keeps what the sweep added
+    assert invoke("eval", str(out)).exit_code == 0
+    rescored = json.loads((out / "report.json").read_text())
+    assert (
+        rescored["sweep"] == report["sweep"] and list(rescored["details"])[:2] == list(report["details"])[:2]
+    )

@@ -150,8 +150,9 @@ def _refuse_clashes(scenario: Scenario, params: list[click.Parameter]) -> None:
 
 
 def _print_import(result: ImportResult, source: Path, kind: str) -> None:
-    total = len(result.rows) + len(result.skipped)
-    click.echo(f"{source} (--from {kind}): {len(result.rows)} of {total} records imported")
+    click.echo(
+        f"{source} (--from {kind}): {len(result.rows)} rows imported, {len(result.skipped)} items skipped"
+    )
     if result.skipped:
         click.echo(f"skipped {len(result.skipped)}, by reason:")
         for reason, count in result.skip_counts().most_common():

@@ -43,6 +43,10 @@ def runnable(row: dict[str, Any]) -> bool:
 
 
 class CodeScenario(Scenario):
+    def split_key(self, row: dict[str, Any]) -> str | None:
+        """Code rows with the same reference (functions of one imported module) share a side of the split."""
+        return row["solution"] if task_of(row) == "code" else None
+
     def check_row(self, row: dict[str, Any]) -> list[tuple[str, str, str]]:
         problems = []
         if row["kind"] not in KINDS:

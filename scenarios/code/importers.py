@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core.errors import ConfigError, data_error
+from scenario_pack.core.import_sources import require_dir
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 from scenario_pack.core.sandbox import Outcome
 
@@ -39,9 +40,7 @@ class Candidate:
 
 def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
     source = Path(source)
-    if not source.is_dir():
-        problem = "is a file, not a folder" if source.exists() else "folder not found"
-        raise data_error(source, None, None, problem, "Pass the repository's folder: --from repo PATH.")
+    require_dir(source)
     include_private = _flag(options.get("include_private"), "include-private")
     modules, skipped = repo.read(source)
     if not modules and not skipped:
@@ -77,7 +76,7 @@ def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
         "for a method",
         "solution: the whole module the function is defined in (the function may rely on anything in it), "
         "so the model learns to write that module from the docstring and signature; rows of one module "
-        "share it, so hold out whole modules (--test) to measure on code the model has not seen",
+        "share it, and `scenario run` keeps them on one side of the train/test split",
         "kind: django when the module or its tests import Django, else python",
         "tests: the test functions and TestCase methods that name the function (for a method: its class "
         "and its name), from one test file per row, cut down to those tests and importing from solution "
