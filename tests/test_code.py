@@ -163,3 +163,26 @@ def test_every_shipped_reference_passes_and_every_mutant_fails() -> None:
     ]
     assert not wrong, "\n".join(wrong[:5])
     assert len(rows) >= 200 and sum(1 for r in rows if r.get("task") == "tests") >= 20
+
+
+def test_failing_answers_are_told_apart_in_the_report() -> None:
+    """A wrong name, a wrong value, an exception and unparsable code are different failures."""
+    from scenario_pack.core.evaluation import score
+
+    answers = {
+        "passed": "def add(a, b):\n    return a + b\n",
+        "runs, wrong result (assertion fails)": "def add(a, b):\n    return a - b\n",
+        "imports fail (wrong function or module name)": "def plus(a, b):\n    return a + b\n",
+        "raises TypeError": "def add(a, b):\n    return a + None\n",
+        "does not parse": "def add(a, b)\n    return a + b\n",
+    }
+    records = [
+        {"row": ADD_ROW, "base": {"raw": f"```python\n{code}```", "seconds": 0.0}}
+        for code in answers.values()
+    ]
+    scored = score(CODE, CONTEXT, records, "base")
+    assert [ex.parsed["outcome"] for ex in scored] == list(answers)
+    table = CODE.details(scored, scored, CONTEXT)[
+        "Why answers passed or failed (rows with tests, greedy answer)"
+    ]
+    assert {row[0]: row[1] for row in table["rows"]} == dict.fromkeys(answers, 1)

@@ -5,6 +5,7 @@ without running anything."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
@@ -122,6 +123,8 @@ class CodeScenario(Scenario):
         context: CodeContext,
         samples: list[list[str] | None] | None = None,
     ) -> list[dict[str, float]]:
+        """Run every answer's tests in the sandbox; also records why each greedy answer failed as
+        parsed[i]["outcome"]."""
         jobs, owners = [], []  # owners[i]: (row index, what the job measures)
         for i, (item, row) in enumerate(zip(parsed, rows, strict=True)):
             if task_of(row) == "tests":
@@ -140,6 +143,9 @@ class CodeScenario(Scenario):
         results: list[dict[str, list[bool]]] = [{} for _ in rows]
         for (i, what), outcome in zip(owners, outcomes, strict=True):
             results[i].setdefault(what, []).append(outcome.passed)
+            if what == "greedy":  # kept with the parsed answer for the report's failure table
+                cause = harness.failure_cause(outcome) if parsed[i]["syntax_ok"] else "does not parse"
+                parsed[i]["outcome"] = cause
         scores = []
         for item, row, result in zip(parsed, rows, results, strict=True):
             found = standard.violations(item["code"], context.standard) if item["syntax_ok"] else ["syntax"]
@@ -175,7 +181,19 @@ class CodeScenario(Scenario):
             if (key := getattr(metric.aggregate, "score_key", None))
         ]
         columns = ["metric", "rows scored", "held-out rows"]
-        return {"Rows behind each metric": {"columns": columns, "rows": rows}}
+        causes = {
+            name: Counter(ex.parsed.get("outcome") for ex in examples)
+            for name, examples in (("base", base), ("tuned", tuned))
+        }
+        seen = (set(causes["base"]) | set(causes["tuned"])) - {None}
+        found = sorted(seen, key=lambda cause: -causes["tuned"][cause])
+        return {
+            "Rows behind each metric": {"columns": columns, "rows": rows},
+            "Why answers passed or failed (rows with tests, greedy answer)": {
+                "columns": ["outcome", "base", "tuned"],
+                "rows": [[cause, causes["base"][cause], causes["tuned"][cause]] for cause in found],
+            },
+        }
 
     def context_summary(self, context: CodeContext) -> dict[str, Any]:
         limits = harness.LIMITS

@@ -4,6 +4,8 @@ Every run goes through core's sandbox."""
 
 from __future__ import annotations
 
+import re
+
 from scenario_pack.core import sandbox
 
 PYTEST_ARGS = [
@@ -56,3 +58,26 @@ def files(kind: str, code: str, tests: str) -> dict[str, str]:
 def run_tests(jobs: list[tuple[str, str, str]]) -> list[sandbox.Outcome]:
     """(kind, code, tests) per job, run in parallel over the CPU cores."""
     return sandbox.run_many([(files(*job), "pytest", PYTEST_ARGS) for job in jobs], LIMITS)
+
+
+RAISED = re.compile(r"^E\s+(\w+(?:Error|Exception))\b", re.MULTILINE)
+
+
+def failure_cause(outcome: sandbox.Outcome) -> str:
+    """Why an answer's tests did not pass, read from pytest's output: a model that names the wrong
+    function fails differently from one whose function runs and returns the wrong value."""
+    if outcome.passed:
+        return "passed"
+    if outcome.status in ("timeout", "crashed"):
+        return f"{outcome.status} (sandbox limit)"
+    raised = RAISED.findall(outcome.output)
+    if (
+        any(name in ("ImportError", "ModuleNotFoundError") for name in raised)
+        or "cannot import" in outcome.output
+    ):
+        return "imports fail (wrong function or module name)"
+    if raised and raised[0] != "AssertionError":
+        return f"raises {raised[0]}"
+    if "AssertionError" in outcome.output or "assert " in outcome.output:
+        return "runs, wrong result (assertion fails)"
+    return "fails (other)"
