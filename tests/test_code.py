@@ -172,7 +172,7 @@ def test_failing_answers_are_told_apart_in_the_report() -> None:
     answers = {
         "passed": "def add(a, b):\n    return a + b\n",
         "runs, wrong result (assertion fails)": "def add(a, b):\n    return a - b\n",
-        "imports fail (wrong function or module name)": "def plus(a, b):\n    return a + b\n",
+        "an import fails (a module or name that does not exist)": "def plus(a, b):\n    return a + b\n",
         "raises TypeError": "def add(a, b):\n    return a + None\n",
         "does not parse": "def add(a, b)\n    return a + b\n",
     }

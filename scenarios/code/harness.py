@@ -75,7 +75,7 @@ def failure_cause(outcome: sandbox.Outcome) -> str:
         any(name in ("ImportError", "ModuleNotFoundError") for name in raised)
         or "cannot import" in outcome.output
     ):
-        return "imports fail (wrong function or module name)"
+        return "an import fails (a module or name that does not exist)"
     if raised and raised[0] != "AssertionError":
         return f"raises {raised[0]}"
     if "AssertionError" in outcome.output or "assert " in outcome.output:
