@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import interrupt
 from .scenario import Example
 
 
@@ -107,4 +108,5 @@ def generate(
             results[i] = (text, seconds)
         if progress:
             progress(len(batch))
+        interrupt.check()
     return [r for r in results if r is not None]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import interrupt
 from .scenario import Example
 
 log = logging.getLogger(__name__)
@@ -226,10 +227,15 @@ def _validation_callbacks(config: dict[str, Any], has_eval: bool) -> list[Any]:
                 control.should_evaluate = control.should_save = True
             return control
 
+    class StopOnInterrupt(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            interrupt.check()  # a Ctrl-C swallowed inside a library still stops training here
+            return control
+
     if not has_eval:
-        return []
+        return [StopOnInterrupt()]
     patience = config["train"]["early_stopping_patience"]
-    return [EvaluateLastStep()] + (
+    return [StopOnInterrupt(), EvaluateLastStep()] + (
         [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
     )
 

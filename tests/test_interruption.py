@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from scenario_pack.core.training import last_complete_checkpoint
 
 CLI = [sys.executable, "-c", "from scenario_pack.core.cli import main; main()"]
@@ -97,3 +99,22 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     assert "Traceback" not in stderr
     assert f"run the same command with --output {out} --resume" in stderr
     assert not (out / "report.json").exists()
+
+
+def test_a_swallowed_ctrl_c_is_raised_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library's bare `except:` may eat the KeyboardInterrupt; the next step must raise it again."""
+    from scenario_pack.core import interrupt
+
+    monkeypatch.setattr(interrupt, "_requested", False)
+    previous = signal.getsignal(signal.SIGINT)
+    interrupt.install()
+    try:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        except BaseException:  # noqa: S110 - what a careless library does
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+    finally:
+        signal.signal(signal.SIGINT, previous)

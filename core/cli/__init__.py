@@ -7,6 +7,7 @@ import os
 
 import click
 
+from .. import interrupt
 from ..errors import ScenarioPackError
 from .mix_command import run_mix_command
 from .new_command import new_command
@@ -41,6 +42,7 @@ class ScenarioCLI(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """Fine-tune a small language model for one business scenario and measure whether it helped."""
     _quiet_libraries()
+    interrupt.install()
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     logging.basicConfig(
