@@ -71,6 +71,11 @@ def score(scenario: Scenario, context: Any, records: list[dict[str, Any]], model
     return scored
 
 
+def number(value: float | None, spec: str = ".3f") -> str:
+    """A metric value for a sentence or a console line; n/a where a metric did not apply."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def _clean(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(value, 6)
 
@@ -116,12 +121,9 @@ def against_baseline(
     primary = scenario.primary_metric.name
     entry = versus[primary]
 
-    def number(value: float | None, sign: str = "") -> str:
-        return "n/a" if value is None else f"{value:{sign}.3f}"
-
     values = f"tuned {number(entry['tuned'])} vs few-shot {number(entry['base'])}"
     low, high = entry["ci95"]
-    evidence = f"{values}, 95% CI of the difference {number(low, '+')} to {number(high, '+')}"
+    evidence = f"{values}, 95% CI of the difference {number(low, '+.3f')} to {number(high, '+.3f')}"
     verdict = entry["verdict"]
     if verdict.startswith("improved"):
         sentence = f"Fine-tuning beat few-shot prompting on {primary} ({evidence})."

@@ -22,6 +22,7 @@ import numpy as np
 from . import atomic, evaluation, hardware, models
 from . import config as config_mod
 from .errors import ConfigError, ScenarioPackError
+from .evaluation import number
 from .mix_plan import MixPlan
 from .pipeline import (
     Fit,
@@ -283,14 +284,11 @@ def summary_line(name: str, metric: str, e: dict[str, Any]) -> str:
     low, high = e["ci95"]
     return (
         f"{name}: {WINNERS[plain(e['verdict'])]} on {metric} ({e['direction']} is better){few}: "
-        f"base {_num(e['base'])}, single-task {_num(e['single'])}, mix {_num(e['mix'])}; "
-        f"mix - single {_num(e['delta'], '+.3f')} (95% CI {_num(low, '+.3f')} to {_num(high, '+.3f')}); "
+        f"base {number(e['base'])}, single-task {number(e['single'])}, mix {number(e['mix'])}; "
+        f"mix - single {number(e['delta'], '+.3f')} "
+        f"(95% CI {number(low, '+.3f')} to {number(high, '+.3f')}); "
         f"against base, single-task {plain(e['single_vs_base'])}, mix {plain(e['mix_vs_base'])}."
     )
-
-
-def _num(value: float | None, spec: str = ".3f") -> str:
-    return "n/a" if value is None else format(value, spec)
 
 
 def render(run_dir: Path) -> dict[str, Path]:

@@ -217,8 +217,9 @@ def _trainer_class() -> type:
 
 
 def _validation_callbacks(config: dict[str, Any], has_eval: bool) -> list[Any]:
-    """Evaluate and save at the last step too (so the final weights compete for 'best'), and stop
-    when validation loss has not improved for `early_stopping_patience` evaluations."""
+    """Stop at the next step after a Ctrl-C (see interrupt.py); with validation rows, also evaluate
+    and save at the last step (so the final weights compete for 'best') and stop when validation
+    loss has not improved for `early_stopping_patience` evaluations."""
     from transformers import EarlyStoppingCallback, TrainerCallback
 
     class EvaluateLastStep(TrainerCallback):

@@ -379,19 +379,18 @@ def sweep_for(scenario: Scenario) -> click.Command:
 
 
 def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
+    from ..evaluation import number
+
     click.echo(
         f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)"
     )
 
-    def fmt(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.3f}"
-
     baseline = report.get("baseline")
     for name, e in report["metrics"].items():
         star = "*" if e["primary"] else " "
-        prompted = f"  few-shot {fmt(e.get('few_shot')):>8}" if baseline else ""
+        prompted = f"  few-shot {number(e.get('few_shot')):>8}" if baseline else ""
         click.echo(
-            f"{star} {name:<22} base {fmt(e['base']):>8}{prompted}  tuned {fmt(e['tuned']):>8}  "
+            f"{star} {name:<22} base {number(e['base']):>8}{prompted}  tuned {number(e['tuned']):>8}  "
             f"({e['direction']} is better) {e['verdict']}"
         )
     if baseline:
