@@ -1,9 +1,9 @@
 """End to end: `scenario run support` on the shipped sample with default settings.
 
-    python benchmarks/end_to_end.py [--scenario support] [--data FILE] [-- extra run options]
+    python benchmarks/end_to_end.py [--scenario support] [--data FILE] [--keep DIR] [-- extra run options]
 
 Runs the real command in a child process and prints its wall time, the time of each stage the
-run recorded, the training throughput and the run's peak memory (resident set size).
+run recorded with the peak memory (resident set size) reached by its end, and the training throughput.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="support")
     parser.add_argument("--data", type=Path, default=SUPPORT_SAMPLE)
+    parser.add_argument(
+        "--keep", type=Path, help="write the run here and keep it (default: a temporary folder)"
+    )
     parser.add_argument("extra", nargs="*", help="more `scenario run` options, after --")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
+        out = args.keep or Path(tmp) / "run"
         command = [
             sys.executable,
             "-c",
@@ -45,10 +48,14 @@ def main() -> None:
             sys.exit(f"the run failed:\n{result.stderr[-4000:]}")
         report = json.loads((out / "report.json").read_text())
     training = report["training"]
-    rows = [[stage, f"{seconds:.1f}"] for stage, seconds in report["timings"].items()]
-    rows.append(["wall clock, with start-up", f"{wall:.1f}"])
+    peaks = report.get("peak_memory_by_stage", {})
+    rows = [
+        [stage, f"{seconds:.1f}", f"{peaks[stage]:.2f}" if stage in peaks else ""]
+        for stage, seconds in report["timings"].items()
+    ]
+    rows.append(["wall clock, with start-up", f"{wall:.1f}", f"{report['peak_memory_gib']:.2f}"])
     print(f"`scenario run {args.scenario}` on {args.data.name}: {report['data']['rows']}")
-    print(table(["stage", "seconds"], rows))
+    print(table(["stage", "seconds", "peak memory so far (GiB)"], rows))
     for name, metric in report["metrics"].items():
         print(f"  {name}: base {metric['base']}, tuned {metric['tuned']} ({metric['verdict']})")
     print(

@@ -46,6 +46,7 @@ def main() -> None:
 
     from scenario_pack.core import generation, hardware
 
+    hardware.cap_onednn_cache()  # as the `scenario` command does (memory only; same speed)
     precision = hardware.choose_precision(args.precision)
     run_config, splits = support_examples()
     examples = splits["test"][: args.prompts]

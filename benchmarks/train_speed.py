@@ -144,7 +144,11 @@ def scenario_pack(
 
 
 def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
+    from scenario_pack.core import hardware
     from scenario_pack.core.pipeline import peak_memory_gib
+
+    if side == "scenario-pack":
+        hardware.cap_onednn_cache()  # as the `scenario` command does; TRL's side keeps the library default
 
     run_config, splits = support_examples()
     examples, held_out = splits["train"][:rows], splits["val"][:32]

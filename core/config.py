@@ -89,7 +89,10 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
     },
     "eval": {
         "max_new_tokens": Key((int,), 128, "generation budget per answer"),
-        "batch_size": Key((int,), 16, "prompts generated together"),
+        "batch_size": Key((int,), 32, "most prompts generated together"),
+        "batch_tokens": Key(
+            (int,), 16384, "most prompt + answer tokens generated together (long prompts: smaller batches)"
+        ),
         "repetition_penalty": Key(
             (float, int), 1.0, "greedy decoding's penalty on tokens already generated (1.0: none)"
         ),

@@ -7,6 +7,7 @@ fp32, even though torch happily creates bf16 tensors there.
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -53,10 +54,20 @@ def _cpuinfo() -> tuple[str, tuple[str, ...]]:
     return model, flags
 
 
+def cap_onednn_cache() -> None:
+    """Cap oneDNN's primitive cache at 128 entries (its default is 1,024) unless the user set it.
+
+    Every new batch shape adds matmul primitives, training batches come in many shapes, and memory
+    grows with the cached primitives. Measured on the default model (160 support rows, LoRA, bf16, AMD
+    EPYC 2 cores): peak 4.02 GiB with the default cache, 3.45 GiB with 128, both about 305 tokens/s
+    (8 entries: 3.25 GiB but 22% slower). oneDNN reads the variable when it starts: call this
+    before the first matmul.
+    """
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "128")
+
+
 @lru_cache(maxsize=1)
 def detect() -> Hardware:
-    import os
-
     import torch
 
     model, flags = _cpuinfo()

@@ -58,6 +58,7 @@ class Session:
             cfg["batch_size"],
             self.precision,
             options=generation.decoding_options(cfg),
+            batch_tokens=cfg["batch_tokens"],
         )
         return [text.strip() for text, _ in outputs]
 
@@ -106,15 +107,9 @@ def open_session(
         )
     hw = hardware.detect()
     tokenizer.padding_side = "left"
-    return Session(
-        scenario,
-        context,
-        model.to(hw.device),
-        tokenizer,
-        hardware.choose_precision(config["model"]["precision"], hw),
-        config["eval"],
-        label,
-    )
+    precision = hardware.choose_precision(config["model"]["precision"], hw)
+    model = generation.inference_model(model.to(hw.device), precision)  # cast once, not per answer
+    return Session(scenario, context, model, tokenizer, precision, config["eval"], label)
 
 
 def _tuned(run_dir: Path, config: dict[str, Any], method: str) -> tuple[Any, Any]:

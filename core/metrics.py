@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 
 @lru_cache(maxsize=1)
 def _rouge() -> Any:
@@ -74,6 +76,38 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     )
 
 
+def corpus_bleu_resampled(
+    predictions: Sequence[str], references: Sequence[str], idx: np.ndarray
+) -> np.ndarray:
+    """corpus_bleu on every bootstrap resample (a row of idx) at once: each resample's n-gram
+    statistics are its rows' statistics weighted by how often each row was drawn."""
+    stats = [_bleu_stats(p, r) for p, r in zip(predictions, references, strict=True)]
+    table = np.array([[*correct, *total, sys_len, ref_len] for correct, total, sys_len, ref_len in stats])
+    sums = resample_counts(idx, len(stats)) @ table
+    return np.array(
+        [
+            _bleu()
+            .compute_bleu(
+                s[:4].tolist(),
+                s[4:8].tolist(),
+                int(s[8]),
+                int(s[9]),
+                smooth_method="exp",
+                effective_order=False,
+            )
+            .score
+            / 100.0
+            for s in sums
+        ]
+    )
+
+
+def resample_counts(idx: np.ndarray, rows: int) -> np.ndarray:
+    """How many times each row was drawn in each resample: a (resamples x rows) count matrix."""
+    flat = idx + rows * np.arange(idx.shape[0])[:, None]
+    return np.bincount(flat.ravel(), minlength=idx.shape[0] * rows).reshape(idx.shape[0], rows)
+
+
 def accuracy(predicted: Sequence[Any], gold: Sequence[Any]) -> float:
     if not gold:
         return float("nan")
@@ -87,6 +121,23 @@ def macro_f1(predicted: Sequence[Any], gold: Sequence[Any], labels: Sequence[Any
     if not gold:
         return float("nan")
     return float(f1_score(list(gold), list(predicted), labels=list(labels), average="macro", zero_division=0))
+
+
+def macro_f1_resampled(predicted: Sequence[Any], gold: Sequence[Any], idx: np.ndarray) -> np.ndarray:
+    """macro_f1 over each resample's own gold labels, on every resample (a row of idx) at once.
+
+    Per label, F1 = 2 x hits / (gold count + predicted count) (sklearn's formula, 0 when both are 0);
+    the counts of a resample are its rows' indicator vectors weighted by how often each was drawn.
+    """
+    labels = sorted(set(gold))
+    is_gold = np.array([[g == label for label in labels] for g in gold], dtype=float)
+    is_predicted = np.array([[p == label for label in labels] for p in predicted], dtype=float)
+    counts = resample_counts(idx, len(gold))
+    support, chosen, hits = counts @ is_gold, counts @ is_predicted, counts @ (is_gold * is_predicted)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support + chosen > 0, 2 * hits / (support + chosen), 0.0)
+    present = support > 0
+    return (f1 * present).sum(axis=1) / present.sum(axis=1)
 
 
 def per_label_f1(

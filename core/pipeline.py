@@ -32,10 +32,14 @@ Output = tuple[Any, ...]  # (text, seconds) per test row, plus (..., samples) wh
 
 @dataclass
 class Timer:
+    """Seconds per stage, and the process's peak memory so far at the end of each (which stage set it)."""
+
     timings: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
 
     def stage(self, name: str, start: float) -> None:
         self.timings[name] = round(time.perf_counter() - start, 2)
+        self.peaks[name] = peak_memory_gib()
 
 
 def peak_memory_gib() -> float:
@@ -104,7 +108,15 @@ def generate_answers(
     options = generation.decoding_options(cfg)
     with progress(f"generating ({label})", len(indices)) as bar:
         greedy = generation.generate(
-            model, tokenizer, examples, budgets, cfg["batch_size"], precision, bar.update, options
+            model,
+            tokenizer,
+            examples,
+            budgets,
+            cfg["batch_size"],
+            precision,
+            bar.update,
+            options,
+            cfg["batch_tokens"],
         )
     n = cfg["samples"]
     if not n:
@@ -120,6 +132,7 @@ def generate_answers(
             precision,
             bar.update,
             sampling,
+            cfg["batch_tokens"],
         )
     return [(text, sec, [t for t, _ in drawn[i * n : (i + 1) * n]]) for i, (text, sec) in enumerate(greedy)]
 
@@ -470,6 +483,7 @@ def build_report(
     report_dict["timings"] = dict(timer.timings)
     report_dict["timings"]["total"] = round(sum(timer.timings.values()), 2)
     report_dict["peak_memory_gib"] = peak_memory_gib()
+    report_dict["peak_memory_by_stage"] = dict(timer.peaks)
     atomic.write_json(run_dir / "report.json", report_dict)
     report.render(run_dir)
     return report_dict

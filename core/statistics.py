@@ -53,10 +53,10 @@ def compare(
     b, t = metric.aggregate(base), metric.aggregate(tuned)
     n = len(base)
     rng = np.random.default_rng(seed)
-    key = getattr(metric.aggregate, "score_key", None)
-    if key is not None:  # a mean of one per-row score: all resamples at once
+    fast = getattr(metric.aggregate, "resampled", None)
+    if fast is not None:  # the aggregate scores all resamples at once (see scenario.resampled_by)
         idx = rng.integers(0, n, (resamples, n))
-        deltas = _resampled_means(tuned, key, idx) - _resampled_means(base, key, idx)
+        deltas = fast(tuned, idx) - fast(base, idx)
     else:
         deltas = []
         for _ in range(resamples):
@@ -69,11 +69,3 @@ def compare(
     else:
         low, high = (float(x) for x in np.percentile(finite, [2.5, 97.5]))
     return Comparison(b, t, t - b, low, high, verdict(low, high, metric.direction))
-
-
-def _resampled_means(rows: Sequence[Scored], key: str, idx: np.ndarray) -> np.ndarray:
-    """Mean of `key` over each resample (a row of idx), skipping rows without it, as mean_of does."""
-    has = np.array([key in row.scores for row in rows])
-    values = np.array([row.scores.get(key, 0.0) for row in rows], dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return values[idx].sum(axis=1) / has[idx].sum(axis=1)

@@ -134,6 +134,25 @@ def build_sft_config(
     )
 
 
+def store_frozen_weights_in_compute_dtype(model: Any, config: dict[str, Any], precision: str) -> None:
+    """Keep the linear layers' weights in bf16/fp16 when training leaves them frozen (LoRA, prompt tuning).
+
+    Autocast casts every fp32 weight to the compute dtype at every forward and holds the copy for
+    the backward pass; a frozen weight stored in that dtype gives the same products with neither the
+    cast nor the fp32 original. The output layer stays fp32: it shares its weight with the input
+    embeddings, whose output feeds the fp32 residual stream. Adapters are created in fp32 (PEFT).
+    """
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if dtype is None or config["train"]["method"] == "full":
+        return
+    output = model.get_output_embeddings()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module is not output:
+            module.to(dtype)
+
+
 def left_align(inputs: dict[str, Any]) -> dict[str, Any]:
     """Move each right-padded row's tokens to the end of the batch and ask only for the logits the loss needs.
 
@@ -278,6 +297,7 @@ def train(
     args = build_sft_config(
         config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device
     )
+    store_frozen_weights_in_compute_dtype(model, config, precision)
     trainer = _trainer_class()(
         model=model,
         args=args,

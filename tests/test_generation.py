@@ -11,11 +11,32 @@ from scenario_pack.core.scenario import Example
 def test_batches_keep_budgets_apart_and_respect_the_size() -> None:
     budgets = [90, 420, 90, 420, 90, 300]
     order = sorted(range(6), key=lambda i: budgets[i], reverse=True)
-    batches = generation._batches(order, budgets, batch_size=2)
+    batches = generation._batches(order, budgets, [10] * 6, batch_size=2, batch_tokens=10_000)
     assert sorted(i for b in batches for i in b) == list(range(6))
     assert all(len(b) <= 2 and len({budgets[i] for i in b}) == 1 for b in batches)
-    sizes = [len(b) for b in generation._batches(list(range(18)), [420] * 18, batch_size=16)]
+    sizes = [len(b) for b in generation._batches(list(range(18)), [420] * 18, [10] * 18, 16, 10_000)]
     assert sizes == [9, 9]  # even chunks, not 16 + 2
+
+
+def test_long_prompts_get_smaller_batches_within_the_token_budget() -> None:
+    lengths = [900] * 6 + [100] * 12  # longest first, as generate orders them
+    batches = generation._batches(list(range(18)), [100] * 18, lengths, batch_size=32, batch_tokens=4000)
+    assert sorted(i for b in batches for i in b) == list(range(18))
+    assert all(len(b) * (lengths[b[0]] + 100) <= 4000 for b in batches)
+    assert [len(b) for b in batches] == [4, 4, 10]  # 4 long; 2 long + 2 short at the long width; 10 short
+
+
+def test_cpu_half_precision_generates_with_a_cast_copy(tiny_model: Path) -> None:
+    """Autocast would re-cast every frozen weight at every decoding step; a bf16 copy casts once."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    copy = generation.inference_model(model, "bf16")
+    assert all(p.dtype == torch.bfloat16 for p in copy.parameters())
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the caller's model is untouched
+    assert generation.inference_model(copy, "bf16") is copy
+    assert generation.inference_model(model, "fp32") is model
 
 
 def test_each_example_gets_its_own_token_budget(tiny_model: Path) -> None:

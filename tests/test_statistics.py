@@ -36,3 +36,25 @@ def test_vectorised_mean_bootstrap_equals_the_general_one() -> None:
     fast = Metric("m", "higher", "", mean_of("v"))
     general = Metric("m", "higher", "", lambda rows: mean_of("v")(rows))  # no score_key: the loop
     assert compare(fast, base, tuned, 300, 7) == compare(general, base, tuned, 300, 7)
+
+
+def test_vectorised_macro_f1_and_bleu_equal_the_library_on_every_resample() -> None:
+    """The report's resampled macro-F1 and corpus BLEU are sklearn's and sacrebleu's numbers."""
+    import numpy as np
+
+    from scenario_pack.core.metrics import corpus_bleu, corpus_bleu_resampled, macro_f1, macro_f1_resampled
+
+    rng = np.random.default_rng(3)
+    labels = ["refund", "order_status", "damaged", "account"]
+    gold = [labels[i] for i in rng.integers(0, 4, 40)]
+    predicted = [labels[i] if i < 4 else "unknown" for i in rng.integers(0, 5, 40)]
+    words = "the order ships in three days refund your card within a week".split()
+    replies = [" ".join(rng.choice(words, int(rng.integers(3, 12)))) for _ in range(40)]
+    references = [" ".join(rng.choice(words, int(rng.integers(3, 12)))) for _ in range(40)]
+    idx = rng.integers(0, 40, (60, 40))
+    f1 = [
+        macro_f1([predicted[i] for i in r], [gold[i] for i in r], sorted({gold[i] for i in r})) for r in idx
+    ]
+    bleu = [corpus_bleu([replies[i] for i in r], [references[i] for i in r]) for r in idx]
+    assert np.allclose(macro_f1_resampled(predicted, gold, idx), f1, rtol=0, atol=1e-12)
+    assert np.allclose(corpus_bleu_resampled(replies, references, idx), bleu, rtol=0, atol=1e-12)

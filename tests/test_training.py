@@ -144,3 +144,39 @@ def test_every_scenario_default_builds_trl_and_peft_configs(tmp_path: Path) -> N
             assert not args.gradient_checkpointing and args.max_length == config["data"]["max_length"]
             peft_config = training.build_peft_config(config, "unused")
             assert (peft_config is None) == (method == "full")
+
+
+@pytest.mark.parametrize("method", ["lora", "prompt-tuning", "full"])
+def test_bf16_training_keeps_frozen_weights_in_bf16_and_the_result_generates(
+    tiny_model: Path, tmp_path: Path, method: str
+) -> None:
+    """Frozen linear weights are stored in bf16 (autocast would cast them at every forward anyway),
+    trained weights stay fp32, and the trained model answers through its bf16 generation copy
+    (TRL leaves a forward on the instance that closes over the original model)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from scenario_pack.core import generation
+
+    config = config_mod.resolve({}, None, [("test", {"train": {"method": method, "max_steps": 1}})])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model, _ = training.train(
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        tokenizer,
+        EXAMPLES * 2,
+        [],
+        config,
+        str(tiny_model),
+        tmp_path,
+        "bf16",
+        quiet=True,
+    )
+    dtypes = {name: p.dtype for name, p in model.named_parameters()}
+    assert all(d == torch.float32 for n, d in dtypes.items() if "lora_" in n or "prompt_encoder" in n)
+    frozen = torch.float32 if method == "full" else torch.bfloat16
+    assert all(d == frozen for n, d in dtypes.items() if n.endswith("q_proj.weight") and "lora_" not in n)
+    assert dtypes[next(n for n in dtypes if "embed_tokens" in n)] == torch.float32
+    if method == "lora":
+        model = model.merge_and_unload()
+    tokenizer.padding_side = "left"
+    answers = generation.generate(model, tokenizer, [Example(e.prompt, "") for e in EXAMPLES], 4, 2, "bf16")
+    assert len(answers) == 2

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from .. import interrupt
+from .. import hardware, interrupt
 from ..errors import ScenarioPackError
 from .mix_command import run_mix_command
 from .new_command import new_command
@@ -94,4 +94,5 @@ def _quiet_libraries() -> None:
 
 
 def main() -> None:
+    hardware.cap_onednn_cache()
     cli(prog_name="scenario")

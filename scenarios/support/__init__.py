@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core.errors import DataIssue
-from scenario_pack.core.metrics import accuracy, corpus_bleu, macro_f1, per_label_f1, rouge_l
-from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of
+from scenario_pack.core.metrics import (
+    accuracy,
+    corpus_bleu,
+    corpus_bleu_resampled,
+    macro_f1,
+    macro_f1_resampled,
+    per_label_f1,
+    rouge_l,
+)
+from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of, resampled_by
 
 from . import retrieval
 from .importers import importers
@@ -168,13 +176,19 @@ def _intent_accuracy(examples: Sequence[Scored]) -> float:
     return accuracy(*_intents(examples))
 
 
+@resampled_by(lambda examples, idx: macro_f1_resampled(*_intents(examples), idx))
 def _intent_macro_f1(examples: Sequence[Scored]) -> float:
     predicted, gold = _intents(examples)
     return macro_f1(predicted, gold, sorted(set(gold)))
 
 
+def _replies(examples: Sequence[Scored]) -> tuple[list[str], list[str]]:
+    return [ex.parsed["reply"] for ex in examples], [ex.row["response"] for ex in examples]
+
+
+@resampled_by(lambda examples, idx: corpus_bleu_resampled(*_replies(examples), idx))
 def _bleu(examples: Sequence[Scored]) -> float:
-    return corpus_bleu([ex.parsed["reply"] for ex in examples], [ex.row["response"] for ex in examples])
+    return corpus_bleu(*_replies(examples))
 
 
 def _seconds(examples: Sequence[Scored]) -> float:
