@@ -134,18 +134,22 @@ def build_sft_config(
     )
 
 
-def store_frozen_weights_in_compute_dtype(model: Any, config: dict[str, Any], precision: str) -> None:
-    """Keep the linear layers' weights in bf16/fp16 when training leaves them frozen (LoRA, prompt tuning).
+def store_frozen_weights_in_compute_dtype(
+    model: Any, config: dict[str, Any], precision: str, device: str
+) -> None:
+    """On CPU, keep the linear layers' weights in bf16/fp16 when training leaves them frozen (LoRA,
+    prompt tuning).
 
     Autocast casts every fp32 weight to the compute dtype at every forward and holds the copy for
     the backward pass; a frozen weight stored in that dtype gives the same products with neither the
     cast nor the fp32 original. The output layer stays fp32: it shares its weight with the input
     embeddings, whose output feeds the fp32 residual stream. Adapters are created in fp32 (PEFT).
+    Measured on CPU only; GPUs keep fp32 storage (FSDP wants one dtype per parameter group).
     """
     import torch
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    if dtype is None or config["train"]["method"] == "full":
+    if dtype is None or config["train"]["method"] == "full" or device.split(":")[0] != "cpu":
         return
     output = model.get_output_embeddings()
     for module in model.modules():
@@ -297,7 +301,7 @@ def train(
     args = build_sft_config(
         config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device
     )
-    store_frozen_weights_in_compute_dtype(model, config, precision)
+    store_frozen_weights_in_compute_dtype(model, config, precision, device)
     trainer = _trainer_class()(
         model=model,
         args=args,
