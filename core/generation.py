@@ -13,17 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import interrupt
+from . import hardware, interrupt
 from .scenario import Example
 
 
 def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
     import torch
 
-    if precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast(device_type=device, dtype=dtype)
-    return contextlib.nullcontext()
+    dtype = hardware.half_dtype(precision)
+    return torch.autocast(device_type=device, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
 def inference_model(model: Any, precision: str) -> Any:
@@ -33,9 +31,7 @@ def inference_model(model: Any, precision: str) -> Any:
     decoding step (measured: 1.5x slower on the default model). A model already in that dtype is
     returned as is. Elsewhere (GPUs) the model itself, run under autocast.
     """
-    import torch
-
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    dtype = hardware.half_dtype(precision)
     params = list(model.parameters())
     if dtype is None or params[0].device.type != "cpu" or all(p.dtype == dtype for p in params):
         return model

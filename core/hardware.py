@@ -12,6 +12,7 @@ import platform
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -91,3 +92,10 @@ def choose_precision(requested: str, hardware: Hardware | None = None) -> str:
     if hardware.device == "cpu" and hardware.cpu_bf16:
         return "bf16"
     return "fp32"
+
+
+def half_dtype(precision: str) -> Any:
+    """The torch dtype a half precision computes in (bf16, fp16); None for fp32."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

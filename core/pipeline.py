@@ -106,6 +106,7 @@ def generate_answers(
     budgets = [answer_budget(prepared, i) for i in indices]
     examples = [(prompts or prepared.examples["test"])[i] for i in indices]
     options = generation.decoding_options(cfg)
+    model = generation.inference_model(model, precision)  # one cast copy for greedy and sampled answers
     with progress(f"generating ({label})", len(indices)) as bar:
         greedy = generation.generate(
             model,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import interrupt
+from . import hardware, interrupt
 from .scenario import Example
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def store_frozen_weights_in_compute_dtype(
     """
     import torch
 
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    dtype = hardware.half_dtype(precision)
     if dtype is None or config["train"]["method"] == "full" or device.split(":")[0] != "cpu":
         return
     output = model.get_output_embeddings()
