@@ -20,9 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 GUARD = Path(__file__).with_name("sandbox_guard.py")
 
@@ -72,8 +74,9 @@ def _limit(limits: Limits) -> None:  # runs in the child, between fork and exec
     resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))  # not enforced for root: the guard refuses forks
 
 
-def _environment(work: Path) -> dict[str, str]:
+def _environment(work: Path, extra: Mapping[str, str]) -> dict[str, str]:
     return {
+        **extra,
         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
         "HOME": str(work),
         "TMPDIR": str(work),
@@ -84,8 +87,16 @@ def _environment(work: Path) -> dict[str, str]:
     }
 
 
-def run(files: dict[str, str], module: str, args: list[str], limits: Limits = Limits()) -> Outcome:
-    """Write `files` into a fresh folder and run `python -m module args` there under the limits."""
+def run(
+    files: dict[str, str],
+    module: str,
+    args: list[str],
+    limits: Limits = Limits(),
+    env: Mapping[str, str] = MappingProxyType({}),
+) -> Outcome:
+    """Write `files` into a fresh folder and run `python -m module args` there under the limits.
+
+    `env` adds variables to the scrubbed environment (nothing of the caller's is passed on)."""
     with tempfile.TemporaryDirectory(prefix="scenario-sandbox-") as folder:
         work = Path(folder)
         for name, text in files.items():
@@ -97,7 +108,7 @@ def run(files: dict[str, str], module: str, args: list[str], limits: Limits = Li
         child = subprocess.Popen(
             command,
             cwd=work,
-            env=_environment(work),
+            env=_environment(work, env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -119,8 +130,11 @@ def run(files: dict[str, str], module: str, args: list[str], limits: Limits = Li
 
 
 def run_many(
-    jobs: list[tuple[dict[str, str], str, list[str]]], limits: Limits = Limits(), workers: int | None = None
+    jobs: list[tuple[dict[str, str], str, list[str]]],
+    limits: Limits = Limits(),
+    workers: int | None = None,
+    env: Mapping[str, str] = MappingProxyType({}),
 ) -> list[Outcome]:
     """Run jobs in parallel, one per CPU core by default; results in job order."""
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda job: run(*job, limits=limits), jobs))
+        return list(pool.map(lambda job: run(*job, limits=limits, env=env), jobs))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from scenario_pack.core import sandbox
+from scenario_pack.scenarios.code import harness
 
 PYTEST = ["-q", "-x", "-p", "no:cacheprovider"]
-QUICK = sandbox.Limits(wall_seconds=8, cpu_seconds=3, memory_mb=1024)
+GENEROUS = sandbox.Limits(wall_seconds=120, cpu_seconds=60, memory_mb=1024)
 
 
 def job(test_body: str) -> tuple[dict[str, str], str, list[str]]:
@@ -17,13 +19,26 @@ def job(test_body: str) -> tuple[dict[str, str], str, list[str]]:
     return {"solution.py": "def add(a, b):\n    return a + b\n", "test_solution.py": test}, "pytest", PYTEST
 
 
-def test_good_code_passes_and_bad_code_fails() -> None:
+@pytest.fixture(scope="module")
+def quick() -> sandbox.Limits:
+    """Limits set from what a passing one-line test costs on this machine (its wall time bounds its CPU
+    time): a slow CPU gets proportionally more, so no test here depends on the CPU being fast. Every
+    snippet below that must hit a limit exceeds any limit (an endless loop, a 3 GB allocation)."""
+    startup = max(
+        sandbox.run(*job("pass"), limits=GENEROUS, env=harness.PYTEST_ENV).seconds for _ in range(2)
+    )
+    cpu = math.ceil(3 * startup) + 2
+    return sandbox.Limits(wall_seconds=2 * cpu + 10, cpu_seconds=cpu, memory_mb=1024)
+
+
+def test_good_code_passes_and_bad_code_fails(quick: sandbox.Limits) -> None:
     good, bad = sandbox.run_many(
         [
             job("from solution import add\nassert add(2, 3) == 5"),
             job("from solution import add\nassert add(2, 2) == 5"),
         ],
-        QUICK,
+        quick,
+        env=harness.PYTEST_ENV,
     )
     assert good.passed and good.status == "passed"
     assert bad.status == "failed" and "assert 4 == 5" in bad.output
@@ -50,14 +65,18 @@ def test_good_code_passes_and_bad_code_fails() -> None:
         ("native calls", "import ctypes\nctypes.CDLL(None).system(b'true')", "failed", "native calls"),
     ],
 )
-def test_adversarial_snippets_are_contained(name: str, body: str, status: str, says: str) -> None:
-    outcome = sandbox.run(*job(body), limits=QUICK)
+def test_adversarial_snippets_are_contained(
+    name: str, body: str, status: str, says: str, quick: sandbox.Limits
+) -> None:
+    outcome = sandbox.run(*job(body), limits=quick, env=harness.PYTEST_ENV)
     assert outcome.status == status, outcome.output
     assert says in outcome.output
-    assert outcome.seconds < QUICK.wall_seconds + 5
+    assert outcome.seconds < quick.wall_seconds + 5
 
 
-def test_files_outside_the_work_folder_cannot_be_deleted_or_written(tmp_path: Path) -> None:
+def test_files_outside_the_work_folder_cannot_be_deleted_or_written(
+    tmp_path: Path, quick: sandbox.Limits
+) -> None:
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me")
     outcomes = sandbox.run_many(
@@ -67,14 +86,25 @@ def test_files_outside_the_work_folder_cannot_be_deleted_or_written(tmp_path: Pa
             job(f"open({str(tmp_path / 'new.txt')!r}, 'w').write('x')"),
             job("open('inside.txt', 'w').write('fine')\nassert open('inside.txt').read() == 'fine'"),
         ],
-        QUICK,
+        quick,
+        env=harness.PYTEST_ENV,
     )
     assert [o.status for o in outcomes] == ["failed", "failed", "failed", "passed"]
     assert all("outside the work folder" in o.output for o in outcomes[:3])
     assert victim.read_text() == "keep me" and not (tmp_path / "new.txt").exists()
 
 
-def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch, quick: sandbox.Limits) -> None:
     monkeypatch.setenv("SECRET_TOKEN", "hunter2")
-    outcome = sandbox.run(*job("import os\nassert 'SECRET_TOKEN' not in os.environ"), limits=QUICK)
+    outcome = sandbox.run(
+        *job("import os\nassert 'SECRET_TOKEN' not in os.environ"), limits=quick, env=harness.PYTEST_ENV
+    )
     assert outcome.passed, outcome.output
+
+
+def test_the_sandboxed_pytest_loads_no_installed_plugin(quick: sandbox.Limits) -> None:
+    """Each plugin costs CPU for every answer scored (hypothesis alone ~0.5 s): none is loaded."""
+    check = "import sys\nassert 'hypothesis' not in sys.modules and 'anyio' not in sys.modules"
+    lean = sandbox.run(*job(check), limits=quick, env=harness.PYTEST_ENV)
+    assert lean.passed, lean.output
+    assert sandbox.run(*job(check), limits=GENEROUS).status == "failed"  # the check can fail
