@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scenario_pack.core import generation
 from scenario_pack.core.scenario import Example
 
@@ -72,3 +74,29 @@ def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_model: P
     single = [generation.generate(model, tokenizer, [ex], 12, batch_size=1)[0][0] for ex in examples]
     assert batched == single
     assert len({len(ex.prompt[0]["content"]) for ex in examples}) == 4  # the batch really was padded
+
+
+def test_long_contexts_preallocate_the_cache_and_answer_the_same(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches whose context reaches STATIC_CACHE_FROM get a static KV cache: a speed choice only."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    texts = ["where is my order", "i want to return the kettle i bought last week please", "refund"]
+    examples = [Example([{"role": "user", "content": t}], "") for t in texts]
+    caches: list[str | None] = []
+    real = model.generate
+
+    def spy(**kwargs):
+        caches.append(kwargs.get("cache_implementation"))
+        return real(**kwargs)
+
+    model.generate = spy
+    answers = {}
+    for threshold in (10**6, 1):
+        monkeypatch.setattr(generation, "STATIC_CACHE_FROM", threshold)
+        answers[threshold] = [t for t, _ in generation.generate(model, tokenizer, examples, 12, batch_size=8)]
+    assert caches == [None, "static"]
+    assert answers[1] == answers[10**6]

@@ -46,16 +46,18 @@ def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: 
         support_dir,
         out,
         "--max-steps",
-        "400",
+        "160",
         "--batch-size",
         "2",
+        "--set",
+        "train.eval_steps=20",  # a checkpoint every 20 steps: killed after the first, 140 steps left
         "--set",
         "eval.max_new_tokens=4",
         "--set",
         "eval.bootstrap=20",
         "--quiet",
     )
-    first = out / "checkpoints" / "adapter" / "checkpoint-100" / "trainer_state.json"
+    first = out / "checkpoints" / "adapter" / "checkpoint-20" / "trainer_state.json"
     process = start_and_wait_for(command, first, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert first.exists(), "training never reached its first checkpoint"
     process.send_signal(signal.SIGKILL)
@@ -76,10 +78,10 @@ def test_killed_run_resumes_from_last_checkpoint(tiny_model: Path, support_dir: 
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
-    assert report["training"]["steps"] == 400
+    assert report["training"]["steps"] == 160
     train_log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     steps = [e["step"] for e in train_log if "loss" in e]
-    assert steps == list(range(1, 401))  # the restored history plus the resumed steps, nothing twice
+    assert steps == list(range(1, 161))  # the restored history plus the resumed steps, nothing twice
     assert (out / "stages" / "base_outputs.json").read_text() == base_outputs  # base evaluation not redone
     assert (out / "report.html").exists() and (out / "adapter" / "adapter_model.safetensors").exists()
     assert not (out / "checkpoints").exists()
