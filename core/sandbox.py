@@ -2,15 +2,17 @@
 
 Each run gets a new temporary folder holding only its files, a scrubbed environment, resource
 limits (CPU seconds, address space, file size, open files, no core dumps), a wall-clock timeout that
-kills the whole process group, a network namespace where the kernel allows one (`unshare -rn`), and
-Python audit hooks (sandbox_guard.py) that refuse writes outside the folder, network calls, new
-processes and native calls. Runs go in parallel over the CPU cores. A sandbox of this kind contains
-mistakes and the usual adversarial snippets; it is not a boundary against a determined attacker
-with native code, which is why native calls are refused outright.
+kills the whole process group, network and PID namespaces where the kernel allows them (`unshare
+-rnpf --kill-child`: no route out, and no process outlives the run, setsid or not), and Python audit
+hooks (sandbox_guard.py) that refuse writes outside the folder, network calls, new processes and
+native calls. Runs go in parallel over the CPU cores. A sandbox of this kind contains mistakes and
+the usual adversarial snippets; it is not yet a boundary against a determined attacker (issue 19:
+Landlock or a mount namespace for files, seccomp for system calls, limits for the whole tree).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -51,16 +53,23 @@ class Outcome:
 
 
 @functools.cache
-def network_namespace() -> list[str]:
-    """`unshare -rn` as a command prefix when this kernel lets an unprivileged process use it."""
+def namespaces() -> list[str]:
+    """`unshare` as a command prefix, with the namespaces this kernel lets an unprivileged user make.
+
+    A network namespace has no route out; in a PID namespace the code is process 1, so when it ends
+    (or `unshare` is killed: --kill-child) the kernel ends every process it started, setsid or not.
+    """
     unshare = shutil.which("unshare")
     if not unshare:
         return []
-    try:
-        probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [unshare, "-rn"] if probe.returncode == 0 else []
+    for flags in (["-rnpf", "--kill-child"], ["-rn"]):
+        try:
+            probe = subprocess.run([unshare, *flags, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return [unshare, *flags]
+    return []
 
 
 def _limit(limits: Limits) -> None:  # runs in the child, between fork and exec
@@ -103,7 +112,7 @@ def run(
             path = work / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        command = [*network_namespace(), sys.executable, "-I", "-B", str(GUARD), str(work), module, *args]
+        command = [*namespaces(), sys.executable, "-I", "-B", str(GUARD), str(work), module, *args]
         start = time.perf_counter()
         child = subprocess.Popen(
             command,
@@ -117,16 +126,37 @@ def run(
         )
         try:
             output, _ = child.communicate(timeout=limits.wall_seconds)
-            status = "passed" if child.returncode == 0 else "failed"
-            if child.returncode is not None and child.returncode < 0:
-                status = "timeout" if -child.returncode in (signal.SIGXCPU, signal.SIGKILL) else "crashed"
+            status = _status(child.returncode)
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            output, _ = child.communicate()
-            status = "timeout"
+            output, status = _stop(child), "timeout"
         seconds = time.perf_counter() - start
     text = output.decode("utf-8", errors="replace")
     return Outcome(status, child.returncode, text[-3000:], round(seconds, 3))
+
+
+def _status(returncode: int) -> str:
+    """passed, failed, timeout (a CPU or wall limit) or crashed (another signal). In a PID namespace the
+    code's death by a signal reaches us as `unshare`'s exit code 128 + signal (the guard turns SIGXCPU,
+    which process 1 would ignore, into that exit)."""
+    signum = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    if signum in (signal.SIGXCPU, signal.SIGKILL):
+        return "timeout"
+    if signum:
+        return "crashed"
+    return "passed" if returncode == 0 else "failed"
+
+
+def _stop(child: subprocess.Popen) -> bytes:
+    """Kill the run's process group and collect what it printed, waiting a bounded time: a process
+    outside the group (where no PID namespace could be made) may still hold the output pipe."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    try:
+        return child.communicate(timeout=5)[0]
+    except subprocess.TimeoutExpired:
+        child.stdout.close()
+        child.wait(timeout=5)
+        return b"(output lost: a process the run started kept its output open)"
 
 
 def run_many(

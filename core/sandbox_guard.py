@@ -8,6 +8,7 @@ it, a network namespace (all set by sandbox.py) back them up.
 
 import os
 import runpy
+import signal
 import sys
 
 WORK = os.path.realpath(sys.argv[1])
@@ -72,7 +73,12 @@ def _hook(event: str, args: tuple) -> None:
                 raise PermissionError(f"sandbox: changing files outside the work folder ({args[index]})")
 
 
+def _cpu_limit(signum: int, frame: object) -> None:
+    os._exit(128 + signum)  # process 1 of a PID namespace ignores SIGXCPU unless it handles it
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGXCPU, _cpu_limit)
     os.chdir(WORK)
     sys.path.insert(0, WORK)
     module, sys.argv = sys.argv[2], [sys.argv[2], *sys.argv[3:]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,20 @@ def test_the_sandboxed_pytest_loads_no_installed_plugin(quick: sandbox.Limits) -
     lean = sandbox.run(*job(check), limits=quick, env=harness.PYTEST_ENV)
     assert lean.passed, lean.output
     assert sandbox.run(*job(check), limits=GENEROUS).status == "failed"  # the check can fail
+
+
+def test_no_process_outlives_the_run() -> None:
+    """In the PID namespace the code is process 1: when it ends, the kernel ends what it started."""
+    import shutil
+    import subprocess
+
+    prefix = sandbox.namespaces()
+    if "-rnpf" not in prefix:
+        pytest.skip("this kernel lets no unprivileged user make a PID namespace")
+    marker = "299.0731"  # a sleep no other process runs
+    subprocess.run([*prefix, "sh", "-c", f"setsid sleep {marker} & echo started"], timeout=30, check=True)
+    if not shutil.which("pgrep"):
+        pytest.skip("pgrep is not installed")
+    time.sleep(0.5)
+    survivors = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout
+    assert survivors == "", "a setsid grandchild survived the run"

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
+from .. import run_folder
 from ..errors import ConfigError
-from .scenario_commands import COMMON_FLAGS, _load_tokenizer, _overrides, progress_bar
+from .scenario_commands import COMMON_FLAGS, OVERWRITE, _load_tokenizer, _overrides, progress_bar
 
 
 def _params() -> list[click.Parameter]:
@@ -32,6 +33,7 @@ def _params() -> list[click.Parameter]:
         click.Option(["--set", "set_items"], multiple=True, help="section.key=value (repeatable)"),
         click.Option(["--quiet", "-q"], is_flag=True, help="print only the result"),
         click.Option(["--resume"], is_flag=True, help="continue an interrupted mix in the same --output"),
+        OVERWRITE,
     ]
     for flag, _, kind, text in COMMON_FLAGS:
         text = "run folder (default reports/mix/<run-id>)" if flag == "--output" else text
@@ -64,6 +66,7 @@ def _run_mix(**kwargs: Any) -> None:
     timer.stage("validate", start)
     run_dir = Path(output) if output else default_run_dir("mix")
     mix.training_config["run"]["output"] = str(run_dir)
+    run_folder.claim(run_dir, kwargs["resume"], kwargs["overwrite"], [m.name for m in mix.members])
     if not quiet:
         for name, part in prepared.items():
             click.echo(

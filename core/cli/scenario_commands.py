@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .. import config as config_mod
-from .. import registry
+from .. import registry, run_folder
 from ..errors import ConfigError, RegistryError
 from ..scenario import Scenario
 
@@ -255,6 +255,11 @@ def inspect_for(scenario: Scenario) -> click.Command:
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
+OVERWRITE = click.Option(
+    ["--overwrite"],
+    is_flag=True,
+    help="replace the earlier run in --output, or write beside files there (never over them)",
+)
 Execute = Callable[[Any, Any, Path, Any, dict[str, Any], Any], dict[str, Any]]
 
 
@@ -277,6 +282,7 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
         timer.stage("validate", start)
         run_dir = Path(config["run"]["output"]) if config["run"]["output"] else default_run_dir(scenario.name)
         config["run"]["output"] = str(run_dir)
+        run_folder.claim(run_dir, kwargs["resume"], kwargs["overwrite"])
         if not quiet:
             click.echo(
                 f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
@@ -302,6 +308,7 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
             click.Option(
                 ["--resume"], is_flag=True, help="continue an interrupted run in the same --output folder"
             ),
+            OVERWRITE,
             click.Option(
                 ["--baseline"],
                 help="prompting baseline reported beside base and tuned: few-shot (the 3 nearest training "
