@@ -6,8 +6,8 @@ kills the whole process group, network and PID namespaces where the kernel allow
 -rnpf --kill-child`: no route out, and no process outlives the run, setsid or not), and Python audit
 hooks (sandbox_guard.py) that refuse writes outside the folder, network calls, new processes and
 native calls. Runs go in parallel over the CPU cores. A sandbox of this kind contains mistakes and
-the usual adversarial snippets; it is not yet a boundary against a determined attacker (issue 19:
-Landlock or a mount namespace for files, seccomp for system calls, limits for the whole tree).
+the usual adversarial snippets; it is not yet a boundary against a determined attacker (still to
+come: Landlock or a mount namespace for files, seccomp for system calls, limits for the whole tree).
 """
 
 from __future__ import annotations
