@@ -18,6 +18,7 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 GUARD = Path(__file__).with_name("sandbox_guard.py")
+EVIDENCE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Outcome:
     returncode: int | None
     output: str  # the tail of stdout and stderr
     seconds: float
+    evidence: str = ""  # the evidence file the run left in its folder (see run), at most EVIDENCE_BYTES
 
     @property
     def passed(self) -> bool:
@@ -102,10 +105,12 @@ def run(
     args: list[str],
     limits: Limits = Limits(),
     env: Mapping[str, str] = MappingProxyType({}),
+    evidence_file: str | None = None,
 ) -> Outcome:
     """Write `files` into a fresh folder and run `python -m module args` there under the limits.
 
-    `env` adds variables to the scrubbed environment (nothing of the caller's is passed on)."""
+    `env` adds variables to the scrubbed environment (nothing of the caller's is passed on);
+    `evidence_file`, a file the run writes in its folder, is read back into Outcome.evidence."""
     with tempfile.TemporaryDirectory(prefix="scenario-sandbox-") as folder:
         work = Path(folder)
         for name, text in files.items():
@@ -130,8 +135,21 @@ def run(
         except subprocess.TimeoutExpired:
             output, status = _stop(child), "timeout"
         seconds = time.perf_counter() - start
+        evidence = _read_evidence(work / evidence_file) if evidence_file else ""
     text = output.decode("utf-8", errors="replace")
-    return Outcome(status, child.returncode, text[-3000:], round(seconds, 3))
+    return Outcome(status, child.returncode, text[-3000:], round(seconds, 3), evidence)
+
+
+def _read_evidence(path: Path) -> str:
+    """A regular file's first EVIDENCE_BYTES (the run may have replaced it with anything else)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return ""
+        return handle.read(EVIDENCE_BYTES).decode("utf-8", errors="replace")
 
 
 def _status(returncode: int) -> str:
@@ -164,7 +182,10 @@ def run_many(
     limits: Limits = Limits(),
     workers: int | None = None,
     env: Mapping[str, str] = MappingProxyType({}),
+    evidence_file: str | None = None,
 ) -> list[Outcome]:
     """Run jobs in parallel, one per CPU core by default; results in job order."""
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda job: run(*job, limits=limits, env=env), jobs))
+        return list(
+            pool.map(lambda job: run(*job, limits=limits, env=env, evidence_file=evidence_file), jobs)
+        )

@@ -20,9 +20,7 @@ def code_of(answer: str) -> str:
     """The answer's code: the first fenced block that parses (else the longest fenced block); without
     fences, the longest run of whole lines that parses, so prose before or after the code is dropped."""
     blocks = [
-        body.strip("\n")
-        for lang, body in FENCE.findall(answer)
-        if lang.lower() in ("", "python", "py")
+        body.strip("\n") for lang, body in FENCE.findall(answer) if lang.lower() in ("", "python", "py")
     ]
     if blocks:
         return next((b for b in blocks if parses(b)), max(blocks, key=len))
