@@ -85,3 +85,28 @@ def redact_rows(rows: list[dict], fields: tuple[str, ...]) -> Counter[str]:
             if isinstance(row.get(field), str):
                 row[field] = redact(row[field], counts)
     return counts
+
+
+# Credentials in code or text: refused rather than redacted where code is concerned (a placeholder
+# in a module would change what the code does).
+SECRETS: list[tuple[str, re.Pattern[str]]] = [
+    ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    ("api key", re.compile(r"(?<![\w-])sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
+    ("api key", re.compile(r"(?<!\w)(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
+    ("api key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),
+    ("api key", re.compile(r"(?<!\w)xox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("api key", re.compile(r"(?<!\w)AIza[0-9A-Za-z_-]{35}")),
+    ("api key", re.compile(r"(?<!\w)(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}")),
+    (
+        "password",
+        re.compile(
+            r"""(?im)^\s*["']?[\w.]*(?:password|passwd|secret|api_?key|token|access_key)[\w]*["']?\s*[:=]\s*"""
+            r"""[rbf]?["'][^"'\s]{8,}["']"""
+        ),
+    ),
+]
+
+
+def find_secrets(text: str) -> list[str]:
+    """The kinds of credential found in text (private keys, API keys, passwords assigned in code)."""
+    return sorted({kind for kind, pattern in SECRETS if pattern.search(text)})

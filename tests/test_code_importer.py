@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,36 @@ def test_rows_without_tests_must_say_so(tmp_path: Path, row: dict, message: str)
         data.load(path, CODE)
     assert f"{path}:2 {message}" in str(info.value)
     assert info.value.total == 1  # the first row, marked runnable: false without tests, is valid
+
+
+def test_hostile_repository_files_are_not_read_and_credentials_are_refused(tmp_path: Path) -> None:
+    """Symlinks out of the repository or to devices, FIFOs, huge files: skipped with the reason,
+    never read; a module holding a key becomes no row, and is counted."""
+    import os
+    import shutil
+
+    repo_copy = tmp_path / "repo"
+    shutil.copytree(SHOP, repo_copy)
+    secret = tmp_path / "outside.py"
+    secret.write_text(
+        'KEY = "-----BEGIN PRIVATE KEY-----"\n\n\ndef leak():\n    """Return the key."""\n    return KEY\n'
+    )
+    shop = repo_copy / "shop"
+    (shop / "stolen.py").symlink_to(secret)
+    (shop / "zero.py").symlink_to("/dev/zero")
+    os.mkfifo(shop / "pipe.py")
+    (shop / "big.py").write_text("x = 1\n" * 400_000)
+    (shop / "keys.py").write_text(
+        'API_KEY = "sk-abcdefghijklmnopqrstuvwxyz123456"\n\n\ndef auth_header():\n'
+        '    """The header that authenticates a request to the payment API."""\n'
+        '    return {"Authorization": f"Bearer {API_KEY}"}\n'
+    )
+    result = read_repo(repo_copy, {})
+    reasons = {skip.where.split(":")[0]: skip.reason for skip in result.skipped}
+    for name in ("stolen.py", "zero.py", "pipe.py", "big.py"):
+        assert reasons[f"shop/{name}"] == "unreadable file", name
+    refused = [skip.where for skip in result.skipped if skip.reason == "credentials in the code"]
+    assert refused == ["shop/keys.py::auth_header (api key, password)"]
+    text = json.dumps(result.rows)
+    assert "PRIVATE KEY" not in text and "sk-abcdefghijklmnopqrstuvwxyz" not in text
+    assert {row["id"] for row in result.rows} >= set(TESTED)  # the honest rows are all still there

@@ -1,6 +1,6 @@
 import pytest
 
-from scenario_pack.core.redaction import luhn_ok, redact, redact_rows
+from scenario_pack.core.redaction import find_secrets, luhn_ok, redact, redact_rows
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,21 @@ def test_counts_by_type_and_rows_in_place() -> None:
 
 def test_luhn() -> None:
     assert luhn_ok("79927398713") and not luhn_ok("79927398710")
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ('SECRET_KEY = "django-insecure-0123456789abcdef"', ["password"]),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", ["private key"]),
+        ("token = os.environ['GITHUB_TOKEN']  # ghp_0123456789abcdefghijklmnopqrstuvwxyz", ["api key"]),
+        ("aws_access_key_id=AKIAIOSFODNN7EXAMPLE", ["api key"]),
+        ('client = Client(api_key="sk-proj-aaaaBBBBccccDDDDeeeeFFFF1234")', ["api key"]),
+        ('"password": "correct horse battery"', []),  # spaces: a sentence, not a credential
+        ('user = User.objects.create_user("ann", password="pass1234")', []),  # a test fixture argument
+        ("def password_is_strong(password):\n    return len(password) >= 12", []),
+        ("SKU-2024-000123, order 4111111111111111, version 4.2.1", []),
+    ],
+)
+def test_credentials_in_code_are_found_and_ordinary_code_is_not(text: str, kinds: list[str]) -> None:
+    assert find_secrets(text) == kinds

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenario_pack.core import redaction
 from scenario_pack.core.errors import ConfigError, data_error
 from scenario_pack.core.import_sources import require_dir
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
@@ -69,7 +70,22 @@ def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
     runs = _verify(candidates, index, skipped)
     seconds = time.perf_counter() - start
     chosen = _choose(candidates, skipped)
-    rows = [_row(task, chosen.get(task.id), index) for task in tasks]
+    rows = []
+    for task in tasks:
+        row = _row(task, chosen.get(task.id), index)
+        found = redaction.find_secrets(row["solution"] + "\n" + row["tests"])
+        if found:  # a placeholder would change what the code does: the row is refused, and counted
+            skipped.append(Skip("credentials in the code", f"{task.id} ({', '.join(found)})"))
+        else:
+            rows.append(row)
+    if not rows:
+        raise data_error(
+            source,
+            None,
+            None,
+            f"every task's module or tests hold credentials ({len(tasks)} tasks refused)",
+            "Move keys and passwords out of the code (into environment variables or untracked settings).",
+        )
     tested = sum(row["runnable"] for row in rows)
     notes = [
         "description: the docstring; signature: the decorators and def line(s), under the class line(s) "
@@ -84,7 +100,10 @@ def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
         f"{seconds:.0f} s) and kept only if it passes there",
         f"{tested} of {len(rows)} rows have tests that pass; {len(rows) - tested} have none and are marked "
         "runnable: false (scored by syntax, lint and chrF to the solution, not by pass@1)",
-        "not read: hidden folders, __pycache__, node_modules, site-packages and virtual environments",
+        "not read: hidden folders, __pycache__, node_modules, site-packages and virtual environments, "
+        "symlinks out of the repository, files that are not regular or over "
+        f"{repo.MAX_FILE_BYTES // 1024} KiB; "
+        "rows whose module or tests hold credentials (private or API keys, assigned passwords) are refused",
     ]
     return ImportResult(rows, skipped, notes)
 

@@ -8,6 +8,7 @@ import ast
 import importlib.util
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -119,8 +120,12 @@ class ModuleIndex:
         return ".".join([*parts, node.module] if node.module else parts) or None
 
 
+MAX_FILE_BYTES = 1 << 20  # a Python module larger than this is data or generated code
+
+
 def python_files(root: Path) -> list[Path]:
-    """Every .py file under root, in a stable order, outside hidden folders and virtual environments."""
+    """Every .py file under root, in a stable order, outside hidden folders and virtual environments.
+    Folders reached through symlinks are not entered (os.walk does not follow them)."""
     found = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
@@ -133,6 +138,23 @@ def python_files(root: Path) -> list[Path]:
     return found
 
 
+def read_source(root: Path, path: Path) -> bytes:
+    """A file's bytes, only when it is a regular file inside root (a symlink may point anywhere: to a
+    key outside the repository, to /dev/zero) and at most MAX_FILE_BYTES; else OSError saying why."""
+    real, inside = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, inside]) != inside:
+        raise OSError("a symlink that points outside the repository (not read)")
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file (not read)")
+        data = handle.read(MAX_FILE_BYTES + 1)
+        if info.st_size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+            raise OSError(f"larger than {MAX_FILE_BYTES // 1024} KiB (not read)")
+        return data
+
+
 def read(root: Path) -> tuple[list[Module], list[Skip]]:
     """Parse every Python file; files that cannot be read or parsed are skipped with the reason."""
     modules, skipped = [], []
@@ -140,12 +162,12 @@ def read(root: Path) -> tuple[list[Module], list[Skip]]:
     for path in python_files(root):
         rel = path.relative_to(root).as_posix()
         try:
-            source = importlib.util.decode_source(path.read_bytes())  # honours coding declarations
+            source = importlib.util.decode_source(read_source(root, path))  # honours coding declarations
             tree = ast.parse(source, filename=rel)
         except SyntaxError as exc:
             skipped.append(Skip("unreadable file", f"{rel} line {exc.lineno}: {exc.msg}"))
             continue
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
             skipped.append(Skip("unreadable file", f"{rel}: {exc}"))
             continue
         modules.append(Module(rel, _dotted(package, rel), source, tree, _role(rel, source)))
