@@ -23,6 +23,10 @@ class RegistryError(ScenarioPackError):
     """A scenario name is unknown or its plugin failed to load."""
 
 
+class SandboxError(ScenarioPackError):
+    """Untrusted code cannot be run safely here (no operating-system boundary)."""
+
+
 class ScaffoldError(ScenarioPackError):
     """`scenario new` refused: a bad or taken name, or a folder it would overwrite."""
 

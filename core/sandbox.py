@@ -1,13 +1,16 @@
 """Run untrusted code (a model's answer and its tests) in a fresh, limited child process.
 
 Each run gets a new temporary folder holding only its files, a scrubbed environment, resource
-limits (CPU seconds, address space, file size, open files, no core dumps), a wall-clock timeout that
-kills the whole process group, network and PID namespaces where the kernel allows them (`unshare
--rnpf --kill-child`: no route out, and no process outlives the run, setsid or not), and Python audit
-hooks (sandbox_guard.py) that refuse writes outside the folder, network calls, new processes and
-native calls. Runs go in parallel over the CPU cores. A sandbox of this kind contains mistakes and
-the usual adversarial snippets; it is not yet a boundary against a determined attacker (still to
-come: Landlock or a mount namespace for files, seccomp for system calls, limits for the whole tree).
+limits (CPU seconds, address space, file size, open files, no core dumps) and a wall-clock timeout
+that kills the whole process group. Around it, what the operating system enforces where it can
+(`boundary()` says what this machine offers, and reports record it):
+- user, network and PID namespaces (`unshare -rnpf --kill-child`): no route out, and no process
+  outlives the run;
+- Landlock and seccomp, applied by the guard to itself before the code runs (sandbox_boundary.py):
+  reads only under Python and the installed packages, writes only in the folder, no TCP, no
+  sockets, no new processes (so the memory limit holds for everything the code does), no chmod.
+Python audit hooks (sandbox_guard.py) come first and give clearer messages; the kernel holds when
+they are switched off. Runs go in parallel over the CPU cores.
 """
 
 from __future__ import annotations
@@ -73,6 +76,37 @@ def namespaces() -> list[str]:
         if probe.returncode == 0:
             return [unshare, *flags]
     return []
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """What the operating system enforces around every run on this machine."""
+
+    namespaces: str  # e.g. "user, network and PID namespaces", or "" without unshare
+    applied: tuple[str, ...]  # Landlock and seccomp, as sandbox_boundary.apply reported them
+
+    @property
+    def confined(self) -> bool:
+        return bool(self.applied)
+
+    def describe(self) -> str:
+        parts = [p for p in (self.namespaces, *self.applied) if p]
+        return "; ".join(parts) if self.confined else "none: only rlimits and Python audit hooks"
+
+
+@functools.cache
+def boundary() -> Boundary:
+    """Probe once: start the guard as a run would and let it report what it could apply."""
+    prefix = namespaces()
+    names = {"-rnpf": "user, network and PID namespaces", "-rn": "user and network namespaces"}
+    with tempfile.TemporaryDirectory(prefix="scenario-sandbox-") as folder:
+        command = [*prefix, sys.executable, "-I", "-B", str(GUARD), folder, "--boundary"]
+        try:
+            probe = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return Boundary(names.get(prefix[1] if prefix else "", ""), ())
+    applied = tuple(p for p in probe.stdout.strip().split("; ") if p) if probe.returncode == 0 else ()
+    return Boundary(names.get(prefix[1], "") if prefix else "", applied)
 
 
 def _limit(limits: Limits) -> None:  # runs in the child, between fork and exec

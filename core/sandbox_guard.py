@@ -77,8 +77,22 @@ def _cpu_limit(signum: int, frame: object) -> None:
     os._exit(128 + signum)  # process 1 of a PID namespace ignores SIGXCPU unless it handles it
 
 
+def _boundary() -> list[str]:
+    """sandbox_boundary.py sits beside this file, whose folder -I keeps off sys.path: import it from
+    there, before the boundary closes the folder."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sandbox_boundary
+
+    sys.path.pop(0)
+    return sandbox_boundary.apply(WORK)
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGXCPU, _cpu_limit)
+    applied = _boundary()
+    if sys.argv[2] == "--boundary":  # what sandbox.boundary() reports: the boundary, then nothing runs
+        print("; ".join(applied))
+        sys.exit(0)
     os.chdir(WORK)
     sys.path.insert(0, WORK)
     module, sys.argv = sys.argv[2], [sys.argv[2], *sys.argv[3:]]

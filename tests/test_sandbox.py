@@ -126,3 +126,68 @@ def test_no_process_outlives_the_run() -> None:
     time.sleep(0.5)
     survivors = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout
     assert survivors == "", "a setsid grandchild survived the run"
+
+
+UNHOOK = """
+import gc
+for f in gc.get_objects():
+    if callable(f) and getattr(f, "__name__", "") == "_hook":
+        f.__code__ = (lambda event, args: None).__code__
+"""
+
+
+@pytest.fixture(scope="module")
+def confined() -> sandbox.Boundary:
+    found = sandbox.boundary()
+    if not found.confined:
+        pytest.skip(f"no OS boundary on this machine ({found.describe()})")
+    return found
+
+
+def test_the_boundary_holds_after_the_audit_hooks_are_switched_off(
+    tmp_path: Path, quick: sandbox.Limits, confined: sandbox.Boundary
+) -> None:
+    """With the Python-level guard disabled from inside, the kernel still refuses every way out."""
+    import socket
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.txt"
+    secret.write_text("the user's")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(outside / "sock"))
+    listener.listen(1)
+    new = outside / "new.txt"
+    attempts = {
+        "chdir then write": f"import os\nos.chdir({str(outside)!r})\nopen('new.txt', 'w').write('x')",
+        "dir_fd": (
+            f"import os\nd = os.open({str(outside)!r}, os.O_RDONLY)\n"
+            "os.open('new.txt', os.O_CREAT | os.O_WRONLY, dir_fd=d)"
+        ),
+        "read a user file": f"print(open({str(secret)!r}).read())",
+        "read the project": f"print(open({str(Path(sandbox.__file__))!r}).read())",
+        "sqlite": f"import sqlite3\nsqlite3.connect({str(outside / 'db')!r}).execute('create table t(x)')",
+        "mkfifo": f"import os\nos.mkfifo({str(outside / 'fifo')!r})",
+        "chmod": f"import os\nos.chmod({str(secret)!r}, 0o777)",
+        "shell": f"import subprocess\nsubprocess.run(['/bin/sh', '-c', 'echo x > {new}'], check=True)",
+        "ctypes system": f"import ctypes\nassert ctypes.CDLL(None).system(b'echo x > {new}') == 0",
+        "unix socket": f"import socket\nsocket.socket(socket.AF_UNIX).connect({str(outside / 'sock')!r})",
+        "tcp": "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=2)",
+        "fork": "import os\nassert os.fork() != 0",
+    }
+    jobs = [job(UNHOOK + body) for body in attempts.values()]
+    outcomes = sandbox.run_many(jobs, quick, env=harness.PYTEST_ENV)
+    listener.close()
+    for name, outcome in zip(attempts, outcomes, strict=True):
+        assert outcome.status == "failed", (name, outcome.output)
+        assert "the user's" not in outcome.output and "def run(" not in outcome.output, name
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt", "sock"]
+    assert secret.read_text() == "the user's" and secret.stat().st_mode & 0o777 != 0o777
+
+
+def test_an_answer_that_cannot_be_confined_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenario_pack.core.errors import SandboxError
+
+    monkeypatch.setattr(sandbox, "boundary", lambda: sandbox.Boundary("", ()))
+    with pytest.raises(SandboxError, match="no operating-system boundary .* --allow-unconfined true"):
+        harness.run_tests([("python", "def add(a, b):\n    return a + b\n", "def test_it():\n    pass\n")])

@@ -12,6 +12,7 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
+from scenario_pack.core import sandbox
 from scenario_pack.core.metrics import chrf
 from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of
 
@@ -139,7 +140,7 @@ class CodeScenario(Scenario):
                 for sample in (samples or [None] * len(rows))[i] or []:
                     jobs.append((row["kind"], extract.code_of(sample), row["tests"]))
                     owners.append((i, "sample"))
-        outcomes = harness.run_tests(jobs)
+        outcomes = harness.run_tests(jobs, bool(context.settings.get("allow_unconfined")))
         results: list[dict[str, list[bool]]] = [{} for _ in rows]
         for (i, what), outcome in zip(owners, outcomes, strict=True):
             results[i].setdefault(what, []).append(outcome.passed)
@@ -199,6 +200,7 @@ class CodeScenario(Scenario):
         limits = harness.LIMITS
         return {
             "coding standard": f"ruff, {context.standard}",
+            "sandbox boundary": sandbox.boundary().describe(),
             "sandbox": (
                 f"fresh subprocess and temp folder per run, {limits.wall_seconds:.0f} s wall / "
                 f"{limits.cpu_seconds} s CPU / {limits.memory_mb} MB; writes outside the folder, network, "
@@ -256,6 +258,7 @@ scenario = CodeScenario(
     option_help={
         "standard": "ruff config (ruff.toml or pyproject.toml) for the coding-standard metric",
         "pass_k": "k of pass@k (needs --set eval.samples=N with N >= k)",
+        "allow_unconfined": "true: run answers even where the OS offers no boundary (Landlock, seccomp)",
     },
     importers=(importers.REPO,),
     metrics=(

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from scenario_pack.core import sandbox
+from scenario_pack.core.errors import SandboxError
 
 PLUGIN = "_scenario_evidence"  # evidence_plugin.py, copied into each run's folder under this name
 PLUGIN_SOURCE = Path(__file__).with_name("evidence_plugin.py").read_text(encoding="utf-8")
@@ -74,8 +75,17 @@ def files(kind: str, code: str, tests: str, key: str = "") -> dict[str, str]:
     return {"solution.py": code, "test_solution.py": harden(tests), **evidence}
 
 
-def run_tests(jobs: list[tuple[str, str, str]]) -> list[sandbox.Outcome]:
-    """(kind, code, tests) per job, run in parallel over the CPU cores; passed only on evidence."""
+def run_tests(jobs: list[tuple[str, str, str]], allow_unconfined: bool = False) -> list[sandbox.Outcome]:
+    """(kind, code, tests) per job, run in parallel over the CPU cores; passed only on evidence.
+
+    Refuses to run anything where the operating system offers no boundary, unless allowed."""
+    boundary = sandbox.boundary()
+    if jobs and not boundary.confined and not allow_unconfined:
+        raise SandboxError(
+            "this machine offers no operating-system boundary for running model-written code (no Landlock "
+            "and no seccomp: an old kernel, not Linux, or a container that forbids them), so no answer was "
+            "run. Run on Linux 5.13 or newer, or accept the risk with --allow-unconfined true."
+        )
     keys = [secrets.token_hex(16) for _ in jobs]
     runs = [(files(*job, key), "pytest", PYTEST_ARGS) for job, key in zip(jobs, keys, strict=True)]
     outcomes = sandbox.run_many(runs, LIMITS, env=PYTEST_ENV, evidence_file=RECORDS_FILE)

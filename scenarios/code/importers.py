@@ -67,7 +67,7 @@ def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
     tests = [t for m in modules if m.role == "test" for t in repo_tests.find_tests(m, index)]
     candidates = _candidates(tasks, tests, index, skipped)
     start = time.perf_counter()
-    runs = _verify(candidates, index, skipped)
+    runs = _verify(candidates, index, skipped, _flag(options.get("allow_unconfined"), "allow-unconfined"))
     seconds = time.perf_counter() - start
     chosen = _choose(candidates, skipped)
     rows = []
@@ -147,11 +147,13 @@ def _candidates(
     return out
 
 
-def _verify(candidates: list[Candidate], index: repo.ModuleIndex, skipped: list[Skip]) -> int:
+def _verify(candidates: list[Candidate], index: repo.ModuleIndex, skipped: list[Skip], allow: bool) -> int:
     """Run each candidate's tests against its module and keep those that pass: all together first;
     when that fails, one by one, and the survivors together again. Returns the number of runs."""
     split = []
-    for candidate, outcome in zip(candidates, _run([c.job(c.tests, index) for c in candidates]), strict=True):
+    for candidate, outcome in zip(
+        candidates, _run([c.job(c.tests, index) for c in candidates], allow), strict=True
+    ):
         if outcome.passed:
             candidate.passing = list(candidate.tests)
         elif len(candidate.tests) == 1:
@@ -160,14 +162,16 @@ def _verify(candidates: list[Candidate], index: repo.ModuleIndex, skipped: list[
             split.append(candidate)
     singles = [(c, t) for c in split for t in c.tests]
     for (candidate, test), outcome in zip(
-        singles, _run([c.job([t], index) for c, t in singles]), strict=True
+        singles, _run([c.job([t], index) for c, t in singles], allow), strict=True
     ):
         if outcome.passed:
             candidate.passing.append(test)
         else:
             skipped.append(_failed(candidate, test, outcome))
     rejoin = [c for c in split if len(c.passing) > 1]
-    for candidate, outcome in zip(rejoin, _run([c.job(c.passing, index) for c in rejoin]), strict=True):
+    for candidate, outcome in zip(
+        rejoin, _run([c.job(c.passing, index) for c in rejoin], allow), strict=True
+    ):
         if not outcome.passed:
             skipped += [
                 Skip("test fails when run with the others", f"{t.name} for {candidate.task.id}")
@@ -177,8 +181,8 @@ def _verify(candidates: list[Candidate], index: repo.ModuleIndex, skipped: list[
     return len(candidates) + len(singles) + len(rejoin)
 
 
-def _run(jobs: list[tuple[str, str, str]]) -> list[Outcome]:
-    return harness.run_tests(jobs) if jobs else []
+def _run(jobs: list[tuple[str, str, str]], allow_unconfined: bool) -> list[Outcome]:
+    return harness.run_tests(jobs, allow_unconfined) if jobs else []
 
 
 def _failed(candidate: Candidate, test: RepoTest, outcome: Outcome) -> Skip:
@@ -233,6 +237,11 @@ REPO = Importer(
         ImportOption(
             "include-private",
             "also turn documented private helpers (names starting with _) into tasks",
+            default=False,
+        ),
+        ImportOption(
+            "allow-unconfined",
+            "run the repository's tests even where the OS offers no boundary (Landlock, seccomp)",
             default=False,
         ),
     ),
