@@ -120,17 +120,30 @@ def _seccomp(machine: str) -> None:
 
 
 def apply(work: str) -> list[str]:
-    """Apply what this kernel offers to the calling process; return what was applied."""
+    """Apply what this kernel offers to the calling process; return what was applied. A layer the
+    kernel refuses is left out (the probe in sandbox.boundary() sees the same)."""
     if sys.platform != "linux":
         return []
+    try:
+        _check(_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    except OSError:
+        return []
     applied = []
-    _check(_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     abi = landlock_abi()
-    if abi:
-        _landlock(work, abi)
-        applied.append(f"landlock ABI {abi} (files{', TCP' if abi >= 4 else ''})")
     machine = platform.machine()
-    if machine in ARCHES:
-        _seccomp(machine)
-        applied.append("seccomp (no processes, sockets, chmod/chown, mounts, ptrace)")
+    layers = [
+        (bool(abi), lambda: _landlock(work, abi), f"landlock ABI {abi} (files{', TCP' if abi >= 4 else ''})"),
+        (
+            machine in ARCHES,
+            lambda: _seccomp(machine),
+            "seccomp (no processes, sockets, chmod/chown, mounts, ptrace)",
+        ),
+    ]
+    for offered, install, name in layers:
+        if offered:
+            try:
+                install()
+            except OSError:
+                continue
+            applied.append(name)
     return applied
