@@ -387,3 +387,26 @@ def test_clean_message(raw: str, clean: str) -> None:
 )
 def test_clean_message_keeps_what_only_looks_like_a_signature(kept: str) -> None:
     assert clean_message(kept) == kept
+
+
+def test_prepare_writes_rows_already_redacted_unless_told_not_to(tiny_model: Path, tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    lines = ["Body,Agent Reply,Category"]
+    lines.append(
+        '"Order 4411 never came, call me on +44 20 7946 0958 or mail ann.lee@example.com",Sorry!,late'
+    )
+    lines += [f'"Invoice 2024-0001{i:02d} is wrong",We fixed it.,billing' for i in range(12)]
+    lines += [f'"Order 44{i:02d} is late",On its way.,late' for i in range(12)]
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, "--out", out, "--model", tiny_model)
+    assert code == 0, output
+    assert "redacted before writing (ticket, response, subject): 1 email, 1 phone" in output
+    tickets = [row["ticket"] for row in rows_of(out)]
+    assert tickets[0] == "Order 4411 never came, call me on [PHONE] or mail [EMAIL]"
+    assert tickets[1] == "Invoice 2024-000100 is wrong"  # a business number, not a phone
+    raw = tmp_path / "raw.jsonl"
+    code, output = prepare(
+        "support", "--from", "csv", export, *CSV_MAPS, "--out", raw, "--model", tiny_model, "--no-redact"
+    )
+    assert code == 0 and "ann.lee@example.com" in rows_of(raw)[0]["ticket"]

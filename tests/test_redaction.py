@@ -1,3 +1,6 @@
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from scenario_pack.core.redaction import find_secrets, luhn_ok, redact, redact_rows
@@ -70,3 +73,23 @@ def test_luhn() -> None:
 )
 def test_credentials_in_code_are_found_and_ordinary_code_is_not(text: str, kinds: list[str]) -> None:
     assert find_secrets(text) == kinds
+
+
+def _corpus(name: str) -> list[list[str]]:
+    lines = (Path(__file__).parent / "corpus" / "redaction" / name).read_text(encoding="utf-8").splitlines()
+    rows = [line.replace("\\n", "\n").split("\t") for line in lines if line and not line.startswith("#")]
+    return [row + [""] * (4 - len(row)) if len(row) > 1 else row for row in rows]
+
+
+@pytest.mark.parametrize(("kind", "value", "before", "after"), _corpus("private.tsv"))
+def test_every_private_value_in_the_corpus_is_replaced(
+    kind: str, value: str, before: str, after: str
+) -> None:
+    counts: Counter[str] = Counter()
+    assert redact(before + value + after, counts) == f"{before}[{kind.upper()}]{after}"
+    assert counts == {kind: 1}
+
+
+@pytest.mark.parametrize(("text",), _corpus("business.tsv"))
+def test_business_identifiers_and_ordinary_numbers_are_kept(text: str) -> None:
+    assert redact(text) == text

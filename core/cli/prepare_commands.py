@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .. import atomic
+from .. import atomic, redaction
 from ..errors import ConfigError, RegistryError, ScenarioPackError, data_error
 from ..import_sources import read_json, records
 from ..importing import Importer, ImportOption, ImportResult
@@ -48,6 +48,11 @@ def prepare_for(scenario: Scenario) -> click.Command:
                 f"no row could be imported with --from {importer.kind}: {found}",
                 f"Nothing was written to {out}. Fix the source or the options and run prepare again.",
             )
+        if config["data"]["redact"]:  # the rows file is shared and kept: private values never reach it
+            fields = tuple(f.name for f in scenario.fields if f.free_text)
+            counts = redaction.redact_rows(result.rows, fields)
+            found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none found"
+            click.echo(f"redacted before writing ({', '.join(fields)}): {found}; --no-redact keeps them raw")
         earlier = (
             [row for _, row in records(read_json(out), "rows")] if kwargs["append"] and out.exists() else []
         )
