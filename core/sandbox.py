@@ -19,6 +19,7 @@ import contextlib
 import functools
 import os
 import resource
+import selectors
 import shutil
 import signal
 import stat
@@ -34,6 +35,7 @@ from types import MappingProxyType
 
 GUARD = Path(__file__).with_name("sandbox_guard.py")
 EVIDENCE_BYTES = 1 << 20
+OUTPUT_CHARS = 3000  # the tail of the output an Outcome keeps
 
 
 @dataclass(frozen=True)
@@ -163,15 +165,42 @@ def run(
             preexec_fn=functools.partial(_limit, limits),
             start_new_session=True,  # its own process group, killed as a whole
         )
+        deadline = time.monotonic() + limits.wall_seconds
+        with child.stdout:
+            output, late = _read_until(child.stdout.fileno(), deadline)
         try:
-            output, _ = child.communicate(timeout=limits.wall_seconds)
+            if late:
+                raise subprocess.TimeoutExpired(command, limits.wall_seconds)
+            child.wait(timeout=max(deadline - time.monotonic(), 0.01))
             status = _status(child.returncode)
-        except subprocess.TimeoutExpired:
-            output, status = _stop(child), "timeout"
+        except subprocess.TimeoutExpired:  # the wall limit, or output closed while the code ran on
+            _stop(child)
+            status = "timeout"
         seconds = time.perf_counter() - start
         evidence = _read_evidence(work / evidence_file) if evidence_file else ""
     text = output.decode("utf-8", errors="replace")
-    return Outcome(status, child.returncode, text[-3000:], round(seconds, 3), evidence)
+    return Outcome(status, child.returncode, text[-OUTPUT_CHARS:], round(seconds, 3), evidence)
+
+
+def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
+    """The output's last 4 x OUTPUT_CHARS bytes, read until it closes or the deadline passes (then
+    True): code that prints without end costs no memory, and code that holds the pipe no time."""
+    os.set_blocking(fd, False)
+    tail = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not selector.select(left):
+                continue
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return bytes(tail), False
+            tail += chunk
+            del tail[: -4 * OUTPUT_CHARS]
+    return bytes(tail), True
 
 
 def _read_evidence(path: Path) -> str:
@@ -198,17 +227,12 @@ def _status(returncode: int) -> str:
     return "passed" if returncode == 0 else "failed"
 
 
-def _stop(child: subprocess.Popen) -> bytes:
-    """Kill the run's process group and collect what it printed, waiting a bounded time: a process
-    outside the group (where no PID namespace could be made) may still hold the output pipe."""
+def _stop(child: subprocess.Popen) -> None:
+    """Kill the run's process group (in a PID namespace that ends everything the code started)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)
-    try:
-        return child.communicate(timeout=5)[0]
-    except subprocess.TimeoutExpired:
-        child.stdout.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
         child.wait(timeout=5)
-        return b"(output lost: a process the run started kept its output open)"
 
 
 def run_many(

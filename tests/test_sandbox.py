@@ -191,3 +191,11 @@ def test_an_answer_that_cannot_be_confined_is_not_run(monkeypatch: pytest.Monkey
     monkeypatch.setattr(sandbox, "boundary", lambda: sandbox.Boundary("", ()))
     with pytest.raises(SandboxError, match="no operating-system boundary .* --allow-unconfined true"):
         harness.run_tests([("python", "def add(a, b):\n    return a + b\n", "def test_it():\n    pass\n")])
+
+
+def test_endless_output_ends_at_the_limit_and_costs_no_memory() -> None:
+    flood = {"flood.py": "import os\nwhile True:\n    os.write(1, b'x' * 65536)\n"}
+    limits = sandbox.Limits(wall_seconds=3, cpu_seconds=60, memory_mb=512)
+    outcome = sandbox.run(flood, "flood", [], limits)
+    assert outcome.status == "timeout" and outcome.seconds < limits.wall_seconds + 6
+    assert len(outcome.output) <= sandbox.OUTPUT_CHARS
