@@ -71,6 +71,12 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
         "lora_targets": Key(
             (str, list), "all-linear", "modules LoRA adapts ('all-linear' or a list of names)"
         ),
+        "lora_layers": Key(
+            (int, float, type(None)),
+            None,
+            "adapt only the top N transformer layers, or this share of them (null: all); the backward "
+            "pass then stops below them",
+        ),
         "prompt_tokens": Key((int,), 20, "virtual tokens for prompt tuning"),
         "gradient_checkpointing": Key((bool,), False, "trade compute for memory"),
         "packing": Key((bool,), False, "pack examples padding-free (no attention across examples)"),
@@ -265,6 +271,9 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
     for name in ("batch_size", "grad_accum", "lora_r", "prompt_tokens"):
         if train[name] <= 0:
             errors.append(f"train.{name}={train[name]}: must be a positive whole number.")
+    layers = train["lora_layers"]
+    if layers is not None and (layers <= 0 or (isinstance(layers, float) and layers > 1)):
+        errors.append(f"train.lora_layers={layers}: use a layer count, a share in (0, 1], or null for all.")
     if train["lr"] is not None and train["lr"] <= 0:
         errors.append(f"train.lr={train['lr']}: must be positive.")
     if data["max_length"] < 16:

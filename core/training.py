@@ -51,17 +51,29 @@ def learning_rate(config: dict[str, Any]) -> float:
     return train["lr"] if train["lr"] is not None else METHOD_LR[train["method"]]
 
 
-def build_peft_config(config: dict[str, Any], model_source: str) -> Any:
-    """PEFT config for the chosen method (None for full fine-tuning)."""
+def build_peft_config(config: dict[str, Any], model_source: str, model: Any = None) -> Any:
+    """PEFT config for the chosen method (None for full fine-tuning). `train.lora_layers` needs the
+    model: PEFT takes layer indices only with module names, so 'all-linear' becomes the names of the
+    model's linear layers (its output head aside)."""
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType
 
     train = config["train"]
     if train["method"] == "lora":
+        targets, upper = train["lora_targets"], None
+        layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+        top = train["lora_layers"]
+        if isinstance(top, float) and layers:
+            top = max(1, round(top * layers))
+        if top and layers and top < layers:
+            upper = list(range(layers - top, layers))
+            if targets == "all-linear":
+                targets = _linear_names(model)
         return LoraConfig(
             r=train["lora_r"],
             lora_alpha=train["lora_alpha"],
             lora_dropout=train["lora_dropout"],
-            target_modules=train["lora_targets"],
+            target_modules=targets,
+            layers_to_transform=upper,
             task_type=TaskType.CAUSAL_LM,
         )
     if train["method"] == "prompt-tuning":
@@ -73,6 +85,13 @@ def build_peft_config(config: dict[str, Any], model_source: str) -> Any:
             tokenizer_name_or_path=model_source,
         )
     return None
+
+
+def _linear_names(model: Any) -> list[str]:
+    import torch
+
+    found = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    return sorted(found - {"lm_head"})
 
 
 def build_sft_config(
@@ -308,7 +327,7 @@ def train(
         train_dataset=datasets.Dataset.from_list(to_records(train_examples)),
         eval_dataset=datasets.Dataset.from_list(to_records(val_examples)) if val_examples else None,
         processing_class=tokenizer,
-        peft_config=build_peft_config(config, model_source),
+        peft_config=build_peft_config(config, model_source, model),
         callbacks=_validation_callbacks(config, bool(val_examples)) + (callbacks or []),
     )
     checkpoint = last_complete_checkpoint(output_dir) if resume else None

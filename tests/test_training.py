@@ -180,3 +180,32 @@ def test_bf16_training_keeps_frozen_weights_in_bf16_and_the_result_generates(
     tokenizer.padding_side = "left"
     answers = generation.generate(model, tokenizer, [Example(e.prompt, "") for e in EXAMPLES], 4, 2, "bf16")
     assert len(answers) == 2
+
+
+@pytest.mark.parametrize("top", [1, 0.5])
+def test_lora_on_the_top_layers_only_trains_those_and_learns(
+    tiny_model: Path, tmp_path: Path, top: float
+) -> None:
+    """train.lora_layers adapts the top N layers, or that share of them (the backward pass stops below)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = config_mod.resolve(
+        {}, None, [("t", {"train": {"lora_layers": 1, "max_steps": 6, "batch_size": 2}})]
+    )
+    model, result = training.train(
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        AutoTokenizer.from_pretrained(tiny_model),
+        EXAMPLES * 2,
+        EXAMPLES,
+        config,
+        str(tiny_model),
+        tmp_path / "top",
+        "fp32",
+        quiet=True,
+    )
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert adapted == {"1"}  # the tiny model's top layer of two, every linear module in it
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trained} >= {"q_proj", "down_proj"}
+    losses = [e["loss"] for e in result.log_history if "loss" in e]
+    assert losses[-1] < losses[0]
