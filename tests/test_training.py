@@ -190,7 +190,7 @@ def test_lora_on_the_top_layers_only_trains_those_and_learns(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = config_mod.resolve(
-        {}, None, [("t", {"train": {"lora_layers": 1, "max_steps": 6, "batch_size": 2}})]
+        {}, None, [("t", {"train": {"lora_layers": top, "max_steps": 6, "batch_size": 2}})]
     )
     model, result = training.train(
         AutoModelForCausalLM.from_pretrained(tiny_model),
