@@ -45,10 +45,9 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     warnings: list[str] = []
     redacted: dict[str, int] = {}
     if config["data"]["redact"]:
-        text_fields = tuple(f.name for f in scenario.fields if f.free_text)
-        counts = redaction.redact_rows(train_set.rows, text_fields)
+        counts = redaction.redact_rows(train_set.rows, scenario.free_text_fields)
         if test_set:
-            counts.update(redaction.redact_rows(test_set.rows, text_fields))
+            counts.update(redaction.redact_rows(test_set.rows, scenario.free_text_fields))
         redacted = dict(sorted(counts.items()))
     rows, dropped = data.drop_duplicates(train_set.rows, scenario.input_field)
     if dropped:

@@ -162,7 +162,7 @@ def redact_rows(rows: list[dict], fields: tuple[str, ...]) -> Counter[str]:
 # Credentials in code or text: refused rather than redacted where code is concerned (a placeholder
 # in a module would change what the code does).
 SECRETS: list[tuple[str, re.Pattern[str]]] = [
-    ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    ("private key", PRIVATE_KEY_BLOCK),
     ("api key", re.compile(r"(?<![\w-])sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
     ("api key", re.compile(r"(?<!\w)(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
     ("api key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),

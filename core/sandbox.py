@@ -101,14 +101,15 @@ def boundary() -> Boundary:
     """Probe once: start the guard as a run would and let it report what it could apply."""
     prefix = namespaces()
     names = {"-rnpf": "user, network and PID namespaces", "-rn": "user and network namespaces"}
+    made = names.get(prefix[1], "") if prefix else ""
     with tempfile.TemporaryDirectory(prefix="scenario-sandbox-") as folder:
         command = [*prefix, sys.executable, "-I", "-B", str(GUARD), folder, "--boundary"]
         try:
             probe = subprocess.run(command, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.SubprocessError):
-            return Boundary(names.get(prefix[1] if prefix else "", ""), ())
+            return Boundary(made, ())
     applied = tuple(p for p in probe.stdout.strip().split("; ") if p) if probe.returncode == 0 else ()
-    return Boundary(names.get(prefix[1], "") if prefix else "", applied)
+    return Boundary(made, applied)
 
 
 def _limit(limits: Limits) -> None:  # runs in the child, between fork and exec

@@ -2,8 +2,9 @@
 folder, network access, new processes and native calls (via Python audit hooks, PEP 578).
 
 Usage: python -I -B sandbox_guard.py WORK_DIR MODULE [ARGS...]  (runs MODULE like `python -m`).
-Audit hooks stop Python-level actions; rlimits, the wall-clock timeout and, where the kernel allows
-it, a network namespace (all set by sandbox.py) back them up.
+Audit hooks stop Python-level actions with clear messages; the kernel's boundary, which this guard
+applies to itself first (sandbox_boundary.py), and the limits and namespaces set by sandbox.py hold
+when the hooks are switched off.
 """
 
 import os

@@ -179,6 +179,11 @@ class Scenario:
         return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
 
     @property
+    def free_text_fields(self) -> tuple[str, ...]:
+        """The fields people wrote: redacted before anything else sees them."""
+        return tuple(f.name for f in self.fields if f.free_text)
+
+    @property
     def primary_metric(self) -> Metric:
         return next(m for m in self.metrics if m.primary)
 

@@ -27,6 +27,17 @@ EXAMPLES = [
 ]
 
 
+def train_tiny(tiny_model: Path, config: dict, out: Path) -> tuple:
+    """training.train on the tiny model in fp32, EXAMPLES twice for training, once for validation."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    return training.train(
+        model, tokenizer, EXAMPLES * 2, EXAMPLES, config, str(tiny_model), out, "fp32", quiet=True
+    )
+
+
 def make_trainer(tiny_model: Path, tmp_path: Path, method: str = "lora"):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,8 +108,6 @@ def test_a_padded_batch_learns_what_each_row_alone_would(tiny_model: Path, tmp_p
 
 @pytest.mark.parametrize("method", ["lora", "full", "prompt-tuning"])
 def test_each_method_trains_and_lowers_loss(tiny_model: Path, tmp_path: Path, method: str) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     config = config_mod.resolve(
         {},
         None,
@@ -116,17 +125,7 @@ def test_each_method_trains_and_lowers_loss(tiny_model: Path, tmp_path: Path, me
             )
         ],
     )
-    model, result = training.train(
-        AutoModelForCausalLM.from_pretrained(tiny_model),
-        AutoTokenizer.from_pretrained(tiny_model),
-        EXAMPLES * 2,
-        EXAMPLES,
-        config,
-        str(tiny_model),
-        tmp_path / method,
-        "fp32",
-        quiet=True,
-    )
+    model, result = train_tiny(tiny_model, config, tmp_path / method)
     losses = [e["loss"] for e in result.log_history if "loss" in e]
     assert result.steps == 6 and losses[-1] < losses[0]
     assert any("eval_loss" in e for e in result.log_history)
@@ -187,22 +186,10 @@ def test_lora_on_the_top_layers_only_trains_those_and_learns(
     tiny_model: Path, tmp_path: Path, top: float
 ) -> None:
     """train.lora_layers adapts the top N layers, or that share of them (the backward pass stops below)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     config = config_mod.resolve(
         {}, None, [("t", {"train": {"lora_layers": top, "max_steps": 6, "batch_size": 2}})]
     )
-    model, result = training.train(
-        AutoModelForCausalLM.from_pretrained(tiny_model),
-        AutoTokenizer.from_pretrained(tiny_model),
-        EXAMPLES * 2,
-        EXAMPLES,
-        config,
-        str(tiny_model),
-        tmp_path / "top",
-        "fp32",
-        quiet=True,
-    )
+    model, result = train_tiny(tiny_model, config, tmp_path / "top")
     adapted = {n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
     assert adapted == {"1"}  # the tiny model's top layer of two, every linear module in it
     trained = {n for n, p in model.named_parameters() if p.requires_grad}

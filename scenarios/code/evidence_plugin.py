@@ -2,7 +2,7 @@
 answer code is imported: it records which tests were collected, which test functions ran to their
 end and which passed, under a key the answer never sees (read from a file, then deleted).
 
-The harness counts a pass only from these records (harness.check_evidence), never from the exit code:
+The harness counts a pass only from these records (harness.judge), never from the exit code:
 an answer that exits early, calls pytest.exit, skips, or patches pytest's runner leaves no record
 of its tests passing. Standard library and pytest only: it runs inside the sandbox.
 """
