@@ -17,14 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SUPPORT_SAMPLE = ROOT / "data_templates" / "support" / "tickets.jsonl"
 
 
-def support_examples() -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """The support sample's default run config and its examples by split, formatted as a run would."""
+def support_prepared() -> Any:
+    """The support sample validated and split as a default run would (a core.prepare.Prepared)."""
     from scenario_pack.core import config, prepare, registry
 
     scenario = registry.load("support")
-    run_config = config.resolve(scenario.defaults())
-    prepared = prepare.prepare(scenario, run_config, SUPPORT_SAMPLE, None)
-    return run_config, prepared.examples
+    return prepare.prepare(scenario, config.resolve(scenario.defaults()), SUPPORT_SAMPLE, None)
+
+
+def support_examples() -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The support sample's default run config and its examples by split, formatted as a run would."""
+    prepared = support_prepared()
+    return prepared.config, prepared.examples
 
 
 def default_model() -> tuple[Any, Any, str]:
@@ -57,6 +61,19 @@ def matmul_peak_gflops(precision: str, size: int = 2048, seconds: float = 3.0) -
         a @ b
         runs += 1
     return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
+
+
+def read_bandwidth_gbs(gib: float = 1.0, seconds: float = 3.0) -> float:
+    """Memory read bandwidth: summing a tensor far larger than any cache, on every thread torch uses."""
+    import torch
+
+    x = torch.ones(int(gib * 2**30) // 4)
+    x.sum()  # warm-up: pages mapped, threads started
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        x.sum()
+        runs += 1
+    return x.numel() * 4 * runs / (time.perf_counter() - start) / 1e9
 
 
 def run_side(script: Path, args: list[str]) -> dict[str, Any]:

@@ -1,12 +1,19 @@
-"""Evaluation generation: scenario-pack's batched evaluator against `generate` one prompt at a time.
+"""Evaluation generation: achieved speed against this machine's limit, and against one prompt at a time.
 
-    python benchmarks/generation_speed.py [--prompts 32] [--precision auto|bf16|fp32]
+    python benchmarks/generation_speed.py [--prompts 32] [--precision auto|bf16|fp32|all]
 
-Same model, same prompts (the support sample's held-out tickets, rendered with the scenario's
-template), greedy decoding, the support scenario's answer budget, one process. Printed: new tokens
-per second for each side, the ratio, and the share of prompts whose answers are identical (expect
-all in fp32; in bf16 a padded batch rounds differently and greedy answers drift apart after a
-near-tie). Both sides use the same model under the same precision (bf16 autocast or fp32).
+The support sample's held-out tickets, rendered as a run renders them, answered with the support
+scenario's budget and greedy decoding, as the base-model stage (plain prompts) and the few-shot
+stage (3 nearest training rows as solved examples) do. The tuned stage runs the same code on a
+merged model of the same shapes, so its limit follows the same counts (only its answer lengths differ).
+
+Limit: measured in this script, before the stages run. Each batch's real prompt tokens at the dense
+matmul peak (core/cost.py counts the FLOPs), then each decoding step it really took at the slower of
+its FLOPs at that peak and its bytes (all weights and the KV cache) at the memory read bandwidth.
+Printed per stage and precision (fp32; bf16 too where the CPU has bf16 units): seconds achieved,
+seconds at the limit, their ratio. Then, on the plain prompts: new tokens per second of `generate`
+one prompt at a time against scenario-pack's batches, and the share of identical answers (expect all
+in fp32; in bf16 a padded batch rounds differently and greedy answers drift apart after a near-tie).
 """
 
 from __future__ import annotations
@@ -18,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import default_model, machine, support_examples, table  # noqa: E402
+from common import (  # noqa: E402
+    default_model,
+    machine,
+    matmul_peak_gflops,
+    read_bandwidth_gbs,
+    support_prepared,
+    table,
+)
 
 
 def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, precision: str) -> list[str]:
@@ -38,28 +52,84 @@ def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, 
     return answers
 
 
+def stage_against_limit(
+    model: Any, tokenizer: Any, examples: list[Any], budget: int, cfg: dict, precision: str, limits: dict
+) -> tuple[list[str], float, list[Any]]:
+    """Generate as a run's stage does; return the answers, the seconds, and a table row (limit, ratio)."""
+    from scenario_pack.core import cost, generation
+
+    trace: list[generation.Batch] = []
+    start = time.perf_counter()
+    answers = generation.generate(
+        model,
+        tokenizer,
+        examples,
+        budget,
+        cfg["batch_size"],
+        precision,
+        None,
+        None,
+        cfg["batch_tokens"],
+        trace,
+    )
+    seconds = time.perf_counter() - start
+    shapes = cost.Shapes.of(model.config, 2 if precision == "bf16" else 4)
+    flops, bandwidth = limits[precision]
+    limit = sum(cost.batch_limit(shapes, b.prompt_tokens, b.steps, flops, bandwidth) for b in trace)
+    prompt = sum(sum(b.prompt_tokens) for b in trace)
+    steps = sum(b.steps for b in trace)
+    row = [len(trace), prompt, steps, f"{seconds:.1f}", f"{limit:.1f}", f"{seconds / limit:.2f}"]
+    return [text for text, _ in answers], seconds, row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32, help="held-out support tickets to answer")
-    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32", "all"))
     args = parser.parse_args()
 
-    from scenario_pack.core import generation, hardware
+    from scenario_pack.core import hardware, pipeline
 
     hardware.cap_onednn_cache()  # as the `scenario` command does (memory only; same speed)
-    precision = hardware.choose_precision(args.precision)
-    run_config, splits = support_examples()
-    examples = splits["test"][: args.prompts]
-    budget, batch_size = run_config["eval"]["max_new_tokens"], run_config["eval"]["batch_size"]
+    hw = hardware.detect()
+    if args.precision == "all":
+        precisions = ["fp32", "bf16"] if hw.cpu_bf16 else ["fp32"]
+    else:
+        precisions = [hardware.choose_precision(args.precision, hw)]
+    prepared = support_prepared()
+    cfg = prepared.config["eval"]
+    examples = prepared.examples["test"][: args.prompts]
+    budget = cfg["max_new_tokens"]
     tokenizer, model, _ = default_model()
+    tokenizer.padding_side = "left"
     model.eval()
-    print(f"machine: {machine()}; precision {precision}; {len(examples)} prompts, up to {budget} new tokens")
+    few_shot, _ = pipeline.few_shot_prompts(prepared, tokenizer, model, 3)
+    few_shot = few_shot[: args.prompts]
+    print(f"machine: {machine()}; {len(examples)} prompts, up to {budget} new tokens")
 
-    start = time.perf_counter()
-    batched = [
-        text for text, _ in generation.generate(model, tokenizer, examples, budget, batch_size, precision)
-    ]
-    batched_seconds = time.perf_counter() - start
+    limits = {}
+    for precision in precisions:
+        flops = matmul_peak_gflops(precision) * 1e9
+        limits[precision] = (flops, read_bandwidth_gbs() * 1e9)
+    print(
+        "measured here: "
+        + "; ".join(f"{p} matmul peak {f / 1e9:.0f} GFLOPS" for p, (f, _) in limits.items())
+        + f"; memory read bandwidth {limits[precisions[0]][1] / 1e9:.1f} GB/s"
+    )
+    rows, plain = [], {}
+    for precision in precisions:
+        for stage, prompts in (("base (plain prompts)", examples), ("few-shot (3 shots)", few_shot)):
+            answers, seconds, row = stage_against_limit(
+                model, tokenizer, prompts, budget, cfg, precision, limits
+            )
+            rows.append([stage, precision, *row])
+            if prompts is examples:
+                plain[precision] = (answers, seconds)
+    header = ["stage", "precision", "batches", "prompt tokens", "decoding steps", "seconds", "limit (s)"]
+    print(table([*header, "x limit"], rows))
+
+    precision = precisions[0]
+    batched, batched_seconds = plain[precision]
     start = time.perf_counter()
     single = one_at_a_time(model, tokenizer, examples, budget, precision)
     single_seconds = time.perf_counter() - start
@@ -70,11 +140,11 @@ def main() -> None:
     rows = []
     for side, answers, seconds in (
         ("one prompt at a time", single, single_seconds),
-        (f"scenario-pack (batches of {batch_size}, sorted by length)", batched, batched_seconds),
+        (f"scenario-pack (batches of {cfg['batch_size']}, sorted by length)", batched, batched_seconds),
     ):
         count = new_tokens(answers)
-        rows.append([side, count, f"{seconds:.1f}", f"{count / seconds:.1f}"])
-    print(table(["side", "new tokens", "seconds", "new tokens/s"], rows))
+        rows.append([side, precision, count, f"{seconds:.1f}", f"{count / seconds:.1f}"])
+    print(table(["side", "precision", "new tokens", "seconds", "new tokens/s"], rows))
     same = sum(a == b for a, b in zip(single, batched, strict=True))
     speed = (new_tokens(batched) / batched_seconds) / (new_tokens(single) / single_seconds)
     print(

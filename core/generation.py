@@ -11,6 +11,7 @@ import contextlib
 import copy
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import hardware, interrupt
@@ -72,7 +73,17 @@ def render_prompts(tokenizer: Any, examples: list[Example]) -> list[str]:
     ]
 
 
-def _batches(
+@dataclass(frozen=True)
+class Batch:
+    """One generated batch as it ran: which prompts, their real token counts, decoding steps, seconds."""
+
+    rows: list[int]
+    prompt_tokens: list[int]
+    steps: int
+    seconds: float
+
+
+def plan(
     order: list[int], budgets: list[int], lengths: list[int], batch_size: int, batch_tokens: int
 ) -> list[list[int]]:
     """Chunks of `order` (longest prompt first) that never mix generation budgets.
@@ -123,11 +134,15 @@ def generate(
     progress: Callable[[int], None] | None = None,
     options: dict[str, Any] | None = None,
     batch_tokens: int = 16384,
+    trace: list[Batch] | None = None,
 ) -> list[tuple[str, float]]:
-    """Return (text, seconds) per example, in input order; seconds is the batch time shared per row.
+    """Return (text, seconds) per example, in input order.
 
-    `max_new_tokens` may be one budget or one per example (a tweet needs fewer than a blog post);
-    `options` go to `model.generate` (e.g. repetition_penalty), the same for every model compared.
+    A row's seconds run from its batch's start to its own last token (its end of text, or the
+    batch's last step): what a user of that batch waited for it. `max_new_tokens` may be one budget
+    or one per example (a tweet needs fewer than a blog post); `options` go to `model.generate`
+    (e.g. repetition_penalty), the same for every model compared. `trace`, when given, receives
+    one Batch per batch (for benchmarks).
     """
     import torch
 
@@ -143,7 +158,7 @@ def generate(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.eval()
     lengths = [len(ids) for ids in encoded]
-    for batch in _batches(order, budgets, lengths, batch_size, batch_tokens):
+    for batch in plan(order, budgets, lengths, batch_size, batch_tokens):
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -152,6 +167,7 @@ def generate(
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
             attention[row, width - len(ids) :] = 1
         cache = {"cache_implementation": "static"} if width + budgets[batch[0]] >= STATIC_CACHE_FROM else {}
+        finished = _finish_times(len(batch), tokenizer.eos_token_id)
         began = time.perf_counter()
         with torch.inference_mode(), autocast(precision, device.type):
             output = model.generate(
@@ -160,13 +176,36 @@ def generate(
                 max_new_tokens=budgets[batch[0]],
                 pad_token_id=pad_id,
                 eos_token_id=tokenizer.eos_token_id,
+                stopping_criteria=[finished],
                 **{"do_sample": False, **cache, **(options or {})},
             )
-        seconds = (time.perf_counter() - began) / len(batch)
+        ended = time.perf_counter()
         for row, i in enumerate(batch):
             text = tokenizer.decode(output[row, width:], skip_special_tokens=True)
-            results[i] = (text, seconds)
+            results[i] = (text, round((finished.times[row] or ended) - began, 4))
+        if trace is not None:
+            tokens = [len(encoded[i]) for i in batch]
+            trace.append(Batch(list(batch), tokens, output.shape[1] - width, ended - began))
         if progress:
             progress(len(batch))
         interrupt.check()
     return [r for r in results if r is not None]
+
+
+def _finish_times(rows: int, eos_id: int | None) -> Any:
+    """A stopping criterion that stops nothing: it notes when each row first ends its text."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class FinishTimes(StoppingCriteria):
+        def __init__(self) -> None:
+            self.times: list[float | None] = [None] * rows
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            now = time.perf_counter()
+            for row, token in enumerate(input_ids[:, -1].tolist()):
+                if self.times[row] is None and token == eos_id:
+                    self.times[row] = now
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    return FinishTimes()

@@ -60,6 +60,14 @@ def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_p
     (out / "report.md").unlink()
     assert invoke("report", str(out)).exit_code == 0 and (out / "report.md").exists()
 
+    # each finding on its own line (the redaction counts once ran into the next line)
+    (out / "report.json").write_text(
+        json.dumps({**again, "data": {**again["data"], "redacted": {"email": 3, "card": 8}}})
+    )
+    assert invoke("report", str(out)).exit_code == 0
+    lines = (out / "report.md").read_text().splitlines()
+    assert "- private data redacted before training: 3 email, 8 card" in lines
+
 
 def test_adapter_loads_with_peft(tiny_model: Path, support_dir: Path, tmp_path: Path) -> None:
     from peft import PeftModel

@@ -13,16 +13,16 @@ from scenario_pack.core.scenario import Example
 def test_batches_keep_budgets_apart_and_respect_the_size() -> None:
     budgets = [90, 420, 90, 420, 90, 300]
     order = sorted(range(6), key=lambda i: budgets[i], reverse=True)
-    batches = generation._batches(order, budgets, [10] * 6, batch_size=2, batch_tokens=10_000)
+    batches = generation.plan(order, budgets, [10] * 6, batch_size=2, batch_tokens=10_000)
     assert sorted(i for b in batches for i in b) == list(range(6))
     assert all(len(b) <= 2 and len({budgets[i] for i in b}) == 1 for b in batches)
-    sizes = [len(b) for b in generation._batches(list(range(18)), [420] * 18, [10] * 18, 16, 10_000)]
+    sizes = [len(b) for b in generation.plan(list(range(18)), [420] * 18, [10] * 18, 16, 10_000)]
     assert sizes == [9, 9]  # even chunks, not 16 + 2
 
 
 def test_long_prompts_get_smaller_batches_within_the_token_budget() -> None:
     lengths = [900] * 6 + [100] * 12  # longest first, as generate orders them
-    batches = generation._batches(list(range(18)), [100] * 18, lengths, batch_size=32, batch_tokens=4000)
+    batches = generation.plan(list(range(18)), [100] * 18, lengths, batch_size=32, batch_tokens=4000)
     assert sorted(i for b in batches for i in b) == list(range(18))
     assert all(len(b) * (lengths[b[0]] + 100) <= 4000 for b in batches)
     assert [len(b) for b in batches] == [4, 4, 10]  # 4 long; 2 long + 2 short at the long width; 10 short
@@ -100,3 +100,28 @@ def test_long_contexts_preallocate_the_cache_and_answer_the_same(
         answers[threshold] = [t for t, _ in generation.generate(model, tokenizer, examples, 12, batch_size=8)]
     assert caches == [None, "static"]
     assert answers[1] == answers[10**6]
+
+
+def test_a_row_is_timed_to_its_own_last_token() -> None:
+    """Per-answer seconds must differ where rows end at different steps, not share the batch time."""
+    import torch
+
+    finished = generation._finish_times(rows=2, eos_id=7)
+    assert not finished(torch.tensor([[1, 7], [1, 3]]), None).any()  # stops nothing itself
+    first = finished.times[0]
+    finished(torch.tensor([[1, 7, 0], [1, 3, 7]]), None)
+    assert first is not None and finished.times[0] == first  # row 0 keeps its first end
+    assert finished.times[1] is not None and finished.times[1] >= first
+
+
+def test_the_trace_records_each_batch_as_it_ran(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [Example([{"role": "user", "content": "hi " * n}], "") for n in (1, 5, 9)]
+    trace: list[generation.Batch] = []
+    out = generation.generate(model, tokenizer, examples, 4, batch_size=2, trace=trace)
+    assert sorted(i for b in trace for i in b.rows) == [0, 1, 2]
+    assert all(1 <= b.steps <= 4 and b.seconds > 0 for b in trace)
+    assert all(0 < seconds <= max(b.seconds for b in trace) for _, seconds in out)
