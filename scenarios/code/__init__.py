@@ -319,7 +319,7 @@ scenario = CodeScenario(
         Metric(
             "seconds_per_answer",
             "lower",
-            "generation time per answer (batched, this machine)",
+            "seconds from its batch's start to the answer's last token (batched, this machine)",
             _seconds,
             range=None,
         ),

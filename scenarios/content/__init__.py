@@ -289,7 +289,7 @@ scenario = ContentScenario(
         Metric(
             "seconds_per_answer",
             "lower",
-            "generation time per text (batched, this machine)",
+            "seconds from its batch's start to the text's last token (batched, this machine)",
             _seconds,
             range=None,
         ),

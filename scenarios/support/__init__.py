@@ -271,7 +271,7 @@ scenario = SupportScenario(
         Metric(
             "seconds_per_answer",
             "lower",
-            "generation time per answer (batched, this machine)",
+            "seconds from its batch's start to the answer's last token (batched, this machine)",
             _seconds,
             range=None,
         ),
