@@ -21,7 +21,7 @@ GAP_WIDENING = 0.10  # flag when the best-to-worst slice gap of a 0-1 metric gro
 
 
 def prediction_records(
-    rows: list[dict[str, Any]], references: list[str], outputs: dict[str, list[tuple[str, float]]]
+    rows: list[dict[str, Any]], references: list[str], outputs: dict[str, list[tuple[Any, ...]]]
 ) -> list[dict[str, Any]]:
     """One record per held-out row with every model's raw output and time."""
     records = []
@@ -33,12 +33,46 @@ def prediction_records(
             "reference": reference,
         }
         for name, pairs in outputs.items():
-            text, seconds = pairs[i][:2]
+            # (text, seconds[, samples[, steered]]): runs written before steered have shorter tuples
+            text, seconds, samples, steered = (*pairs[i], None, None)[:4]
             record[name] = {"raw": text, "seconds": seconds}
-            if len(pairs[i]) > 2:  # sampled answers for pass@k-style metrics
-                record[name]["samples"] = pairs[i][2]
+            if samples is not None:  # sampled answers for pass@k-style metrics
+                record[name]["samples"] = samples
+            if steered is not None:  # the closed set changed this row's own greedy choice
+                record[name]["steered"] = steered
         records.append(record)
     return records
+
+
+def how_evaluated(
+    config: dict[str, Any], precision: str, starts: list[str] | None, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """How every compared model generated its answers (the same for all), for the report.
+
+    With a closed set of answer starts, also the share of rows per model whose own greedy choice
+    would have left the set: what the constraint hides.
+    """
+    cfg = config["eval"]
+    out: dict[str, Any] = {
+        "precision": precision,
+        "quantization": "none",
+        "decoding": "greedy",
+        "max_new_tokens": cfg["max_new_tokens"],
+        "repetition_penalty": cfg["repetition_penalty"],
+        "no_repeat_ngram_size": cfg["no_repeat_ngram_size"],
+    }
+    if starts:
+        models = [k for k, v in records[0].items() if isinstance(v, dict) and "raw" in v] if records else []
+        out["closed_set"] = {
+            "labels": len(starts),
+            "example": starts[0],
+            "outside_set_unconstrained": {
+                m: round(sum(bool(r[m].get("steered")) for r in records) / len(records), 4)
+                for m in models
+                if any("steered" in r[m] for r in records)
+            },
+        }
+    return out
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

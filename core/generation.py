@@ -81,6 +81,7 @@ class Batch:
     prompt_tokens: list[int]
     steps: int
     seconds: float
+    steered: list[bool]  # per row: its own greedy choice left the allowed answer starts (see `starts`)
 
 
 def plan(
@@ -135,14 +136,16 @@ def generate(
     options: dict[str, Any] | None = None,
     batch_tokens: int = 16384,
     trace: list[Batch] | None = None,
+    starts: list[str] | None = None,
 ) -> list[tuple[str, float]]:
     """Return (text, seconds) per example, in input order.
 
     A row's seconds run from its batch's start to its own last token (its end of text, or the
     batch's last step): what a user of that batch waited for it. `max_new_tokens` may be one budget
     or one per example (a tweet needs fewer than a blog post); `options` go to `model.generate`
-    (e.g. repetition_penalty), the same for every model compared. `trace`, when given, receives
-    one Batch per batch (for benchmarks).
+    (e.g. repetition_penalty), the same for every model compared. `starts`, when given, are the
+    texts an answer may begin with (a closed set of labels): each row's first tokens follow one of
+    them. `trace`, when given, receives one Batch per batch (timing, and which rows the starts steered).
     """
     import torch
 
@@ -158,6 +161,7 @@ def generate(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.eval()
     lengths = [len(ids) for ids in encoded]
+    sequences = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in starts] if starts else []
     for batch in plan(order, budgets, lengths, batch_size, batch_tokens):
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -168,6 +172,7 @@ def generate(
             attention[row, width - len(ids) :] = 1
         cache = {"cache_implementation": "static"} if width + budgets[batch[0]] >= STATIC_CACHE_FROM else {}
         finished = _finish_times(len(batch), tokenizer.eos_token_id)
+        closed = [_closed_start(sequences, width, len(batch))] if sequences else []
         began = time.perf_counter()
         with torch.inference_mode(), autocast(precision, device.type):
             output = model.generate(
@@ -177,6 +182,7 @@ def generate(
                 pad_token_id=pad_id,
                 eos_token_id=tokenizer.eos_token_id,
                 stopping_criteria=[finished],
+                logits_processor=closed,
                 **{"do_sample": False, **cache, **(options or {})},
             )
         ended = time.perf_counter()
@@ -185,7 +191,8 @@ def generate(
             results[i] = (text, round((finished.times[row] or ended) - began, 4))
         if trace is not None:
             tokens = [len(encoded[i]) for i in batch]
-            trace.append(Batch(list(batch), tokens, output.shape[1] - width, ended - began))
+            steered = closed[0].steered if closed else [False] * len(batch)
+            trace.append(Batch(list(batch), tokens, output.shape[1] - width, ended - began, steered))
         if progress:
             progress(len(batch))
         interrupt.check()
@@ -209,3 +216,46 @@ def _finish_times(rows: int, eos_id: int | None) -> Any:
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
     return FinishTimes()
+
+
+def _closed_start(sequences: list[list[int]], width: int, rows: int) -> Any:
+    """A logits processor that keeps each row's first tokens on one of `sequences` (a prefix tree).
+
+    Where a row's own best token leaves every allowed start, the row is marked as steered: its
+    unconstrained greedy answer would not have begun with a label of the set.
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    allowed: dict[tuple[int, ...], list[int]] = {}
+    for seq in sequences:
+        for k in range(len(seq)):
+            options = allowed.setdefault(tuple(seq[:k]), [])
+            if seq[k] not in options:
+                options.append(seq[k])
+    longest = max(len(seq) for seq in sequences)
+
+    class ClosedStart(LogitsProcessor):
+        def __init__(self) -> None:
+            self.steered = [False] * rows
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            generated = input_ids[:, width:]
+            if generated.shape[1] >= longest:
+                return scores
+            scores = scores.clone()
+            for row, prefix in enumerate(generated.tolist()):
+                options = allowed.get(tuple(prefix))
+                if options is None:  # a whole start is written: the rest of the answer is free
+                    continue
+                keep = torch.tensor(options, device=scores.device)
+                if int(scores[row].argmax()) not in options:
+                    self.steered[row] = True
+                kept = scores[row, keep]
+                if torch.isneginf(kept).all():  # another processor banned them all: still choose one
+                    kept = torch.zeros_like(kept)
+                scores[row] = float("-inf")
+                scores[row, keep] = kept
+            return scores
+
+    return ClosedStart()

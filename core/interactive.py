@@ -59,6 +59,7 @@ class Session:
             self.precision,
             options=generation.decoding_options(cfg),
             batch_tokens=cfg["batch_tokens"],
+            starts=self.scenario.answer_starts(self.context),  # as the run evaluated it
         )
         return [text.strip() for text, _ in outputs]
 

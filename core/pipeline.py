@@ -27,7 +27,9 @@ from .scenario import Example, Scored
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
-Output = tuple[Any, ...]  # (text, seconds) per test row, plus (..., samples) when eval.samples > 0
+Output = tuple[
+    Any, ...
+]  # (text, seconds, samples or None, steered or None) per test row (see generate_answers)
 
 
 @dataclass
@@ -100,13 +102,18 @@ def generate_answers(
     """Generate for the test rows (or the given subset of them), each with its scenario budget.
 
     `prompts` replaces the test rows' own prompts (the few-shot baseline), aligned with the test rows.
+    Each output is (text, seconds, samples, steered): samples are the extra sampled answers when
+    eval.samples > 0; steered says, where the scenario declares answer starts (a closed set of
+    labels), whether the model's own greedy choice would have left that set.
     """
     cfg = prepared.config["eval"]
     indices = list(range(len(prepared.test))) if indices is None else indices
     budgets = [answer_budget(prepared, i) for i in indices]
     examples = [(prompts or prepared.examples["test"])[i] for i in indices]
     options = generation.decoding_options(cfg)
+    starts = prepared.scenario.answer_starts(prepared.context)
     model = generation.inference_model(model, precision)  # one cast copy for greedy and sampled answers
+    trace: list[generation.Batch] = []
     with progress(f"generating ({label})", len(indices)) as bar:
         greedy = generation.generate(
             model,
@@ -118,10 +125,16 @@ def generate_answers(
             bar.update,
             options,
             cfg["batch_tokens"],
+            trace,
+            starts,
         )
+    steered: list[bool | None] = [None] * len(examples)
+    for batch in trace if starts else []:
+        for i, flag in zip(batch.rows, batch.steered, strict=True):
+            steered[i] = flag
     n = cfg["samples"]
     if not n:
-        return greedy
+        return [(text, sec, None, flag) for (text, sec), flag in zip(greedy, steered, strict=True)]
     sampling = {**options, "do_sample": True, "temperature": float(cfg["temperature"]), "top_p": 0.95}
     with progress(f"sampling {n} per row ({label})", len(indices) * n) as bar:
         drawn = generation.generate(
@@ -134,8 +147,13 @@ def generate_answers(
             bar.update,
             sampling,
             cfg["batch_tokens"],
+            None,
+            starts,
         )
-    return [(text, sec, [t for t, _ in drawn[i * n : (i + 1) * n]]) for i, (text, sec) in enumerate(greedy)]
+    return [
+        (text, sec, [t for t, _ in drawn[i * n : (i + 1) * n]], steered[i])
+        for i, (text, sec) in enumerate(greedy)
+    ]
 
 
 def answer_budget(prepared: Prepared, i: int) -> int:
@@ -469,6 +487,9 @@ def build_report(
         "versions": versions(),
         "training": train_info,
         "metrics": metrics,
+        "evaluation": evaluation.how_evaluated(
+            config, precision, scenario.answer_starts(prepared.context), records
+        ),
         "baseline": baseline if baseline and "verdict" in baseline else None,
         "primary_metric": scenario.primary_metric.name,
         "example_score": scenario.example_score,

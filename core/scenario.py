@@ -227,6 +227,14 @@ class Scenario:
         """Generation budget for one row (e.g. a tweet needs fewer tokens than a blog post)."""
         return default
 
+    def answer_starts(self, context: Any) -> list[str] | None:
+        """The ways an answer may begin, when it must name one of a closed set of labels (None: free).
+
+        Every model compared decodes its first tokens along one of these (e.g. "Intent: refund"
+        for each intent the run knows), so a label is chosen from the set, never invented.
+        """
+        return None
+
     def parse(self, text: str, context: Any) -> dict[str, Any]:
         """Turn a raw generation into the cleaned fields the metrics read."""
         return {"text": text.strip()}

@@ -47,6 +47,12 @@ def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_p
     assert report["context"]["passages"] > 10  # docs/ beside the data file were found
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 24 and {"raw", "parsed", "scores"} <= set(predictions[0]["tuned"])
+    # intents are chosen from the training labels by every model, and what that hides is reported
+    closed = report["evaluation"]["closed_set"]
+    assert closed["labels"] == len(report["context"]["intents"].split(", "))
+    assert set(closed["outside_set_unconstrained"]) == {"base", "few_shot", "tuned"}
+    assert all(p[m]["raw"].startswith("intent :") for p in predictions for m in ("base", "few_shot", "tuned"))
+    assert "labels the run knows" in (out / "report.md").read_text()
     assert "intent_accuracy" in result.output and "report:" in result.output
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Intent F1 per label" in html

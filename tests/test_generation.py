@@ -124,4 +124,52 @@ def test_the_trace_records_each_batch_as_it_ran(tiny_model: Path) -> None:
     out = generation.generate(model, tokenizer, examples, 4, batch_size=2, trace=trace)
     assert sorted(i for b in trace for i in b.rows) == [0, 1, 2]
     assert all(1 <= b.steps <= 4 and b.seconds > 0 for b in trace)
-    assert all(0 < seconds <= max(b.seconds for b in trace) for _, seconds in out)
+    assert all(0 < seconds <= max(b.seconds for b in trace) + 1e-4 for _, seconds in out)  # rounded
+
+
+def test_closed_starts_keep_to_the_prefix_tree_and_note_where_they_steered() -> None:
+    import torch
+
+    closed = generation._closed_start([[5, 6], [5, 7]], width=2, rows=2)
+    scores = torch.zeros(2, 10)
+    scores[0, 5], scores[1, 9] = 3.0, 3.0  # row 0 would choose the start itself, row 1 would not
+    out = closed(torch.tensor([[1, 1], [1, 1]]), scores)
+    assert out.argmax(dim=1).tolist() == [5, 5] and torch.isinf(out[:, :5]).all()
+    assert closed.steered == [False, True]
+    scores = torch.zeros(2, 10)
+    scores[:, 7] = 1.0
+    scores[:, 9] = 2.0
+    out = closed(torch.tensor([[1, 1, 5], [1, 1, 5]]), scores)
+    assert out.argmax(dim=1).tolist() == [7, 7] and closed.steered == [True, True]
+    free = torch.randn(2, 10)
+    assert torch.equal(closed(torch.tensor([[1, 1, 5, 7], [1, 1, 5, 6]]), free), free)  # start written
+
+
+def test_answers_begin_with_one_of_the_closed_starts(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    starts = ["Intent: refund_status\nReply:", "Intent: order_status\nReply:", "Intent: other\nReply:"]
+    examples = [Example([{"role": "user", "content": t}], "") for t in ("where is it", "money back", "hi")]
+    trace: list[generation.Batch] = []
+    out = generation.generate(model, tokenizer, examples, 16, batch_size=2, trace=trace, starts=starts)
+    written = [tokenizer.decode(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in starts]
+    assert all(any(text.startswith(w) for w in written) for text, _ in out), out  # as the tokens read back
+    assert sum(len(b.steered) for b in trace) == 3  # the random model's own choices are noted per row
+
+
+def test_saved_outputs_of_every_shape_become_records() -> None:
+    """Stage files written before answers carried `steered` (2- and 3-tuples) still resume and re-score."""
+    from scenario_pack.core import evaluation
+
+    rows = [{"ticket": "a", "_line": 1}, {"ticket": "b", "_line": 2}]
+    outputs = {
+        "old": [("x", 1.0), ("y", 2.0)],
+        "sampled": [("x", 1.0, ["s1"]), ("y", 2.0, ["s2"])],
+        "new": [("x", 1.0, None, True), ("y", 2.0, None, False)],
+    }
+    records = evaluation.prediction_records(rows, ["r1", "r2"], outputs)
+    assert records[0]["old"] == {"raw": "x", "seconds": 1.0} and records[1]["sampled"]["samples"] == ["s2"]
+    assert [r["new"]["steered"] for r in records] == [True, False] and "samples" not in records[0]["new"]
+    assert records[0]["row"] == {"ticket": "a"}

@@ -114,6 +114,10 @@ class SupportScenario(Scenario):
             "response": (row.get("response") or "").strip(),
         }
 
+    def answer_starts(self, context: SupportContext) -> list[str]:
+        """An answer names one of the training intents (the labels the prompt lists), then replies."""
+        return [f"Intent: {intent}\nReply:" for intent in context.intents]
+
     def parse(self, text: str, context: SupportContext) -> dict[str, Any]:
         match = INTENT_LINE.search(text)
         intent = normalise_label(match.group(1).split("\n")[0]) if match else UNKNOWN
