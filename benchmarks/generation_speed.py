@@ -107,14 +107,12 @@ def main() -> None:
     few_shot = few_shot[: args.prompts]
     print(f"machine: {machine()}; {len(examples)} prompts, up to {budget} new tokens")
 
-    limits = {}
-    for precision in precisions:
-        flops = matmul_peak_gflops(precision) * 1e9
-        limits[precision] = (flops, read_bandwidth_gbs() * 1e9)
+    bandwidth = read_bandwidth_gbs() * 1e9  # the same for every precision
+    limits = {precision: (matmul_peak_gflops(precision) * 1e9, bandwidth) for precision in precisions}
     print(
         "measured here: "
         + "; ".join(f"{p} matmul peak {f / 1e9:.0f} GFLOPS" for p, (f, _) in limits.items())
-        + f"; memory read bandwidth {limits[precisions[0]][1] / 1e9:.1f} GB/s"
+        + f"; memory read bandwidth {bandwidth / 1e9:.1f} GB/s"
     )
     rows, plain = [], {}
     for precision in precisions:

@@ -27,9 +27,8 @@ from .scenario import Example, Scored
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Any]  # (stage description, total) -> context manager with .update(n)
-Output = tuple[
-    Any, ...
-]  # (text, seconds, samples or None, steered or None) per test row (see generate_answers)
+# Per test row: (text, seconds, samples or None, steered or None); see generate_answers.
+Output = tuple[Any, ...]
 
 
 @dataclass
