@@ -197,6 +197,8 @@ def _suggest(name: str, options: list[str]) -> str:
 
 
 def _check_value(where: str, key: Key, value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, str) and EXPONENT.match(value) and float in key.types:
+        value = float(value)  # `lr: 1e-4` in a config file: YAML 1.1 reads it as text
     if isinstance(value, int) and not isinstance(value, bool) and float in key.types and int not in key.types:
         value = float(value)
     ok = isinstance(value, key.types) and not (isinstance(value, bool) and bool not in key.types)
@@ -274,6 +276,9 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
     layers = train["lora_layers"]
     if layers is not None and (layers <= 0 or (isinstance(layers, float) and layers > 1)):
         errors.append(f"train.lora_layers={layers}: use a layer count, a share in (0, 1], or null for all.")
+    seed = config["run"]["seed"]
+    if not 0 <= seed < 2**32:
+        errors.append(f"run.seed={seed}: use a whole number from 0 to {2**32 - 1}.")
     if train["lr"] is not None and train["lr"] <= 0:
         errors.append(f"train.lr={train['lr']}: must be positive.")
     if data["max_length"] < 16:

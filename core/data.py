@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from collections import Counter
@@ -21,8 +20,6 @@ from typing import Any
 
 from .errors import DataError, DataIssue, data_error
 from .scenario import Scenario
-
-log = logging.getLogger(__name__)
 
 FORMATS = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}
 TYPE_NAMES = {str: "text", int: "whole number", float: "number", bool: "true/false", list: "list"}
@@ -279,7 +276,8 @@ def split(
     label_field: str | None,
     keys: list[str | None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
-    """Seeded split into (kept, held_out); stratified by label when every label has two rows or more.
+    """Seeded split into (kept, held_out, stratified); stratified by label when every label has two rows
+    or more and each side can hold one row of every label (the caller says when it is not).
 
     A held-out row whose key (see Scenario.split_key) is shared by a kept row moves to the kept side,
     so no held-out answer is also a training target.
@@ -307,10 +305,6 @@ def split(
         counts = Counter(labels)
         if min(counts.values()) >= 2 and n_out >= len(counts) and len(rows) - n_out >= len(counts):
             stratify = labels
-        else:
-            log.warning(
-                "split is not stratified: some label has fewer than 2 rows or the held-out set is too small"
-            )
     kept, held = train_test_split(list(rows), test_size=n_out, random_state=seed, stratify=stratify)
     if keys:
         key_of = {id(row): key for row, key in zip(rows, keys, strict=True)}

@@ -20,8 +20,12 @@ class ImportOption:
 
     name: str  # flag without dashes, e.g. "intent-from"; read as options["intent_from"]
     help: str
-    default: Any = None
+    default: Any = None  # a bool default makes the flag a switch: `--name` alone, no value
     multiple: bool = False
+
+    @property
+    def switch(self) -> bool:
+        return isinstance(self.default, bool)
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def build_report(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "summary": [section["summary"] for section in scenarios.values()],
         "scenarios": scenarios,
-        "model": {"name": config["model"]["name"]},
+        "model": {"name": config["model"]["name"], "source": models.provenance(config["model"]["name"])},
         "config": config,
         "training": {
             "method": config["train"]["method"],

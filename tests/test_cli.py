@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario_pack.core.cli import cli
-from tests.conftest import write_jsonl
+from tests.conftest import ROOT, write_jsonl
 
 QUICK = "--max-steps 2 --batch-size 4 --set eval.max_new_tokens=8 --set eval.bootstrap=50 --quiet".split()
 
@@ -42,6 +42,7 @@ def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_p
     report = json.loads((out / "report.json").read_text())
     assert report["primary_metric"] == "intent_accuracy"
     assert report["data"]["rows"] == {"train": 86, "validation": 10, "test": 24}
+    assert report["model"]["source"] is None  # only the default model's 4-bit origin needs saying
     assert report["metrics"]["seconds_per_answer"]["direction"] == "lower"
     assert report["training"]["steps"] == 2 and report["training"]["loss_curves"]["train"]
     assert report["context"]["passages"] > 10  # docs/ beside the data file were found
@@ -122,6 +123,50 @@ def test_validate_reports_counts_and_tokens(support_dir: Path, tiny_model: Path)
     assert "would be truncated at max_length 512" in result.output
 
 
+@pytest.mark.parametrize(
+    ("scenario", "field", "value"), [("content", "type", "blog"), ("code", "kind", "python")]
+)
+def test_one_value_of_a_split_only_label_is_fine(
+    scenario: str, field: str, value: str, tmp_path: Path, tiny_model: Path
+) -> None:
+    sample = ROOT / "data_templates" / scenario / ("posts.jsonl" if scenario == "content" else "tasks.jsonl")
+    rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()]
+    data = write_jsonl(tmp_path / "rows.jsonl", [r for r in rows if r[field] == value][:40])
+    if scenario == "content":
+        (tmp_path / "off_brand.jsonl").write_bytes((sample.parent / "off_brand.jsonl").read_bytes())
+    result = invoke("validate", scenario, "--data", str(data), "--model", str(tiny_model))
+    assert result.exit_code == 0, result.output
+    assert f"40 rows valid for scenario '{scenario}'" in result.output
+    assert "not stratified" not in result.output  # one value: nothing to stratify, nothing to warn about
+
+
+def test_the_split_says_once_which_part_is_stratified(support_dir: Path, tiny_model: Path) -> None:
+    result = validate(support_dir / "tickets.jsonl", "--model", str(tiny_model), "--limit", "40")
+    assert result.exit_code == 0, result.output
+    assert "stratified by intent" not in result.output.split("split:")[1].split("\n")[0]
+    assert result.output.count("not stratified") == 1
+    assert "the test and validation splits are not stratified by intent" in result.output
+    result = validate(support_dir / "tickets.jsonl", "--model", str(tiny_model))
+    assert "24 test (test stratified by intent)" in result.output
+
+
+def test_config_numbers_and_seeds(support_dir: Path, tmp_path: Path, tiny_model: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("train:\n  lr: 1e-4\n  max_steps: 2\n")  # YAML 1.1 reads 1e-4 as text
+    result = validate(support_dir / "tickets.jsonl", "--model", str(tiny_model), "--config", str(config))
+    assert result.exit_code == 0, result.output
+    result = validate(support_dir / "tickets.jsonl", "--model", str(tiny_model), "--seed", "-1")
+    assert result.exit_code == 2 and "run.seed=-1: use a whole number from 0 to 4294967295" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_batch_size_help_says_what_it_counts() -> None:
+    result = invoke("run", "support", "--help")
+    text = " ".join(result.output.replace("-\n", "-").split())  # click wraps at hyphens too
+    assert "examples per forward pass (see --grad-accum)" in text
+    assert "forward passes per optimizer step (each of --batch-size examples)" in text
+
+
 def test_unknown_scenario_and_config_errors(support_dir: Path, tmp_path: Path) -> None:
     result = invoke("run", "suport", "--data", "x.jsonl")
     assert result.exit_code == 2 and "Did you mean 'support'" in result.output
@@ -145,6 +190,7 @@ def test_uncached_hub_model_fails_fast_offline(support_dir: Path) -> None:
         "not in the local Hugging Face cache and the Hub cannot be reached (HF_HUB_OFFLINE is set)"
         in result.output
     )
+    assert "(hf download someorg/nothing)" in result.output  # the CLI the installed huggingface_hub ships
 
 
 @pytest.mark.parametrize("method", ["full", "prompt-tuning"])

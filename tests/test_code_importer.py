@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from scenario_pack.core import atomic, registry
 from scenario_pack.core.cli import cli
-from scenario_pack.core.errors import ConfigError, DataError
+from scenario_pack.core.errors import DataError
 from scenario_pack.core.importing import ImportResult
 from scenario_pack.core.scenario import Scored
 from scenario_pack.scenarios.code.importers import read_repo
@@ -181,8 +181,22 @@ def test_private_helpers_only_on_request(tmp_path: Path) -> None:
     ):
         read_repo(repo, {})
     assert [r["id"] for r in read_repo(repo, {"include_private": True}).rows] == ["m.py::_half"]
-    with pytest.raises(ConfigError, match="--include-private 'maybe': expected true or false"):
-        read_repo(repo, {"include_private": "maybe"})
+    result = CliRunner().invoke(
+        cli,
+        [
+            "prepare",
+            "code",
+            "--from",
+            "repo",
+            str(repo),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--include-private",
+        ],
+    )
+    assert "1 rows imported" in result.output, result.output  # a switch: no value after it
+    help_text = CliRunner().invoke(cli, ["prepare", "code", "--help"]).output
+    assert "--include-private" in help_text and "--allow-unconfined / --no-allow-unconfined" in help_text
 
 
 def test_a_source_that_is_not_a_repository_is_refused(tmp_path: Path) -> None:

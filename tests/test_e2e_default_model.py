@@ -26,6 +26,10 @@ def test_support_run_on_default_model(tmp_path: Path) -> None:
     result = short_run("support", SUPPORT_DATA, out, 120)
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["name"] == "smollm2-135m-instruct"
+    assert (
+        "4-bit GGUF" in report["model"]["source"]
+        and "keep the 4-bit rounding" in (out / "report.md").read_text()
+    )
     assert report["data"]["rows"]["test"] == 24
     assert report["training"]["steps"] == 6 and report["training"]["final_eval_loss"] is not None
     losses = report["training"]["loss_curves"]["train"]

@@ -104,17 +104,20 @@ def _import_flags(scenario: Scenario) -> dict[str, tuple[click.Option, dict[str,
             declared[option.name][importer.kind] = option
     flags = {}
     for name, by_kind in declared.items():
-        if len({option.multiple for option in by_kind.values()}) > 1:
+        if len({(option.multiple, option.switch) for option in by_kind.values()}) > 1:
             raise RegistryError(
-                f"scenario '{scenario.name}': importers {', '.join(by_kind)} declare --{name} both as a "
-                "repeatable and a single flag; make them agree."
+                f"scenario '{scenario.name}': importers {', '.join(by_kind)} declare --{name} in different "
+                "ways (repeatable, single, or a switch); make them agree."
             )
         text = "; ".join(
             f"{kind}: {o.help}" + (f" (default: {o.default})" if o.default is not None else "")
             for kind, o in by_kind.items()
         )
-        multiple = next(iter(by_kind.values())).multiple
-        flag = click.Option([f"--{name}", _dest(name)], multiple=multiple, default=None, help=text)
+        first = next(iter(by_kind.values()))
+        if first.switch:
+            flag = click.Option([f"--{name}", _dest(name)], is_flag=True, default=None, help=text)
+        else:
+            flag = click.Option([f"--{name}", _dest(name)], multiple=first.multiple, default=None, help=text)
         flags[name] = (flag, by_kind)
     return flags
 
@@ -126,7 +129,7 @@ def _options_for(
     options = {}
     for name, (_, by_kind) in flags.items():
         value = kwargs[_dest(name)]
-        given = value not in (None, ())
+        given = value not in (None, (), False)
         if importer.kind in by_kind:
             options[name.replace("-", "_")] = value if given else by_kind[importer.kind].default
         elif given:

@@ -28,7 +28,13 @@ COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     ("--epochs", "train.epochs", float, "passes over the training rows"),
     ("--max-steps", "train.max_steps", int, "stop after N optimizer steps"),
     ("--lr", "train.lr", float, "peak learning rate"),
-    ("--batch-size", "train.batch_size", int, "examples per optimizer step"),
+    ("--batch-size", "train.batch_size", int, "examples per forward pass (see --grad-accum)"),
+    (
+        "--grad-accum",
+        "train.grad_accum",
+        int,
+        "forward passes per optimizer step (each of --batch-size examples)",
+    ),
     ("--lora-r", "train.lora_r", int, "LoRA rank"),
     ("--max-length", "data.max_length", int, "max tokens per training example"),
     ("--limit", "data.limit", int, "use only the first N rows of --data"),
@@ -112,15 +118,16 @@ def _overrides(
 def scenario_options(scenario: Scenario) -> list[click.Option]:
     options = []
     for key, default in scenario.defaults().get("scenario", {}).items():
-        kind = type(default) if default is not None and not isinstance(default, list | dict) else str
-        options.append(
-            click.Option(
-                [f"--{key.replace('_', '-')}", f"scenario_{key}"],
-                type=kind,
-                default=None,
-                help=scenario.option_help.get(key, f"scenario setting '{key}'"),
-            )
+        flag, help_text = (
+            f"--{key.replace('_', '-')}",
+            scenario.option_help.get(key, f"scenario setting '{key}'"),
         )
+        if isinstance(default, bool):  # a switch: `--allow-unconfined`, `--no-allow-unconfined`
+            names = [f"{flag}/--no-{flag[2:]}", f"scenario_{key}"]
+            options.append(click.Option(names, default=None, help=help_text))
+            continue
+        kind = type(default) if default is not None and not isinstance(default, list | dict) else str
+        options.append(click.Option([flag, f"scenario_{key}"], type=kind, default=None, help=help_text))
     return options
 
 
@@ -204,7 +211,7 @@ def validate_and_summarise(
     click.echo(f"{data}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'")
     click.echo(
         f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
-        f"{' (stratified)' if prepared.stratified else ''}"
+        f"{f' (test stratified by {scenario.label_field})' if prepared.stratified else ''}"
     )
     if scenario.label_field:
         counts = Counter(r[scenario.label_field] for r in prepared.train_set.rows)

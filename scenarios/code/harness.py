@@ -84,7 +84,7 @@ def run_tests(jobs: list[tuple[str, str, str]], allow_unconfined: bool = False) 
         raise SandboxError(
             "this machine offers no operating-system boundary for running model-written code (no Landlock "
             "and no seccomp: an old kernel, not Linux, or a container that forbids them), so no answer was "
-            "run. Run on Linux 5.13 or newer, or accept the risk with --allow-unconfined true."
+            "run. Run on Linux 5.13 or newer, or accept the risk with --allow-unconfined."
         )
     keys = [secrets.token_hex(16) for _ in jobs]
     runs = [(files(*job, key), "pytest", PYTEST_ARGS) for job, key in zip(jobs, keys, strict=True)]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core import redaction
-from scenario_pack.core.errors import ConfigError, data_error
+from scenario_pack.core.errors import data_error
 from scenario_pack.core.import_sources import require_dir
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 from scenario_pack.core.sandbox import Outcome
@@ -42,7 +42,7 @@ class Candidate:
 def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
     source = Path(source)
     require_dir(source)
-    include_private = _flag(options.get("include_private"), "include-private")
+    include_private = bool(options.get("include_private"))
     modules, skipped = repo.read(source)
     if not modules and not skipped:
         raise data_error(source, None, None, "holds no Python files (.py)", "Pass the folder of the code.")
@@ -67,7 +67,7 @@ def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
     tests = [t for m in modules if m.role == "test" for t in repo_tests.find_tests(m, index)]
     candidates = _candidates(tasks, tests, index, skipped)
     start = time.perf_counter()
-    runs = _verify(candidates, index, skipped, _flag(options.get("allow_unconfined"), "allow-unconfined"))
+    runs = _verify(candidates, index, skipped, bool(options.get("allow_unconfined")))
     seconds = time.perf_counter() - start
     chosen = _choose(candidates, skipped)
     rows = []
@@ -106,15 +106,6 @@ def read_repo(source: Path, options: dict[str, Any]) -> ImportResult:
         "rows whose module or tests hold credentials (private or API keys, assigned passwords) are refused",
     ]
     return ImportResult(rows, skipped, notes)
-
-
-def _flag(value: Any, name: str) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on", "false", "no", "0", "off"):
-        return text in ("true", "yes", "1", "on")
-    raise ConfigError(f"--{name} {value!r}: expected true or false.")
 
 
 def _candidates(
@@ -237,11 +228,6 @@ REPO = Importer(
         ImportOption(
             "include-private",
             "also turn documented private helpers (names starting with _) into tasks",
-            default=False,
-        ),
-        ImportOption(
-            "allow-unconfined",
-            "run the repository's tests even where the OS offers no boundary (Landlock, seccomp)",
             default=False,
         ),
     ),
