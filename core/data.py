@@ -1,7 +1,7 @@
 """Loading, validation and splitting of a scenario's rows.
 
-JSON Lines are parsed line by line (every error must name its line); CSV and Parquet are read
-with `datasets`.
+JSON Lines are parsed line by line (every error must name its line); CSV through the project's one
+CSV reader (core/csv_table.py), which `prepare --from csv` uses too; Parquet with pyarrow.
 Validation runs before any model is loaded and reports every problem at once (up to a cap), each
 naming the file, the line and the field. Rows keep their source line in `_line` so later stages
 (reports, leakage checks) can point back at the file.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import csv_table
 from .errors import DataError, DataIssue, data_error
 from .scenario import Scenario
 
@@ -32,6 +33,7 @@ class Dataset:
     path: Path
     rows: list[dict[str, Any]]
     sha256: str
+    read_as: str | None = None  # how a CSV was read, when not comma-separated UTF-8
 
 
 def _check_path(path: Path) -> None:
@@ -123,35 +125,74 @@ def _read_json_lines(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list
     return rows, lines
 
 
-def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None]]:
-    """CSV and Parquet through datasets; lines are file lines (CSV) or 1-based row numbers (Parquet)."""
-    import datasets  # heavy: imported only when a table is read
+def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None], str | None]:
+    """CSV through the shared reader (lines are the file's lines), Parquet through pyarrow (row numbers).
 
-    fmt = FORMATS[path.suffix.lower()]
-    datasets.disable_progress_bars()
+    Also returns how a CSV was read when that is not comma-separated UTF-8, for the user to see.
+    """
+    if FORMATS[path.suffix.lower()] == "parquet":
+        return _read_parquet(path, scenario)
+    table = csv_table.read_csv(path)
+    _require_fields(path, scenario, table.columns, 1, table.read_as)
+    kinds = {spec.name: spec.type for spec in scenario.fields}
+    rows = [
+        {name: csv_table.parse_cell(cell, kinds.get(name, str)) for name, cell in cells.items()}
+        for _, cells in table.rows
+    ]
+    return rows, [line for line, _ in table.rows], table.read_as
+
+
+def _read_parquet(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None], None]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        loaded = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True)
-    except Exception as exc:  # datasets/pyarrow raise many types; all mean "this file cannot be read"
-        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        rows = pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
         raise data_error(
             path,
             None,
             None,
-            f"cannot read as {fmt}: {message}",
-            "Check that it is a valid file with a header row and one type per column.",
+            f"cannot read as Parquet: {str(exc).splitlines()[0][:300]}",
+            "Check that it is a complete Parquet file (write it again), or use .jsonl or .csv.",
         ) from exc
-    missing = [f.name for f in scenario.fields if f.required and f.name not in loaded.column_names]
-    if missing:
-        raise data_error(
-            path,
-            1 if fmt == "csv" else None,
-            missing[0],
-            f"column(s) {', '.join(missing)} missing (found: {', '.join(loaded.column_names)})",
-            "Add or rename the column.",
+    if rows:
+        _require_fields(path, scenario, list(rows[0]), None, None)
+    return rows, list(range(1, len(rows) + 1)), None
+
+
+def _require_fields(
+    path: Path, scenario: Scenario, found: list[str], line: int | None, read_as: str | None
+) -> None:
+    """A required field no row has is one problem, not one per row, and its fix is usually a mapping."""
+    missing = [spec.name for spec in scenario.fields if spec.required and spec.name not in found]
+    if not missing:
+        return
+    shown = ", ".join(found[:30]) + (f" and {len(found) - 30} more" if len(found) > 30 else "")
+    how = f"; {read_as}" if read_as else ""
+    raise data_error(
+        path,
+        line,
+        missing[0],
+        f"required field(s) {', '.join(missing)} missing from every row (found: {shown}{how})",
+        _mapping_fix(scenario, path, missing[0]),
+    )
+
+
+def _mapping_fix(scenario: Scenario, path: Path, field: str) -> str:
+    kinds = [importer.kind for importer in scenario.importers]
+    if "csv" in kinds:
+        export = path if path.suffix.lower() == ".csv" else "YOUR_EXPORT.csv"
+        return (
+            f"Rename the column, or let prepare map your column to it: `scenario prepare {scenario.name} "
+            f"--from csv {export} --map {field}=YOUR_COLUMN --out rows.jsonl`."
         )
-    rows = loaded.to_list()
-    first = 2 if fmt == "csv" else 1  # a CSV's line 1 is its header
-    return rows, list(range(first, len(rows) + first))
+    if kinds:
+        return (
+            f"Rename it in every row, or import your source with `scenario prepare {scenario.name} "
+            f"--from {'|'.join(kinds)}` (see --help)."
+        )
+    return f"Add or rename '{field}' in every row."
 
 
 def _check_row(row: dict[str, Any], scenario: Scenario, source: str, line: int | None) -> list[DataIssue]:
@@ -224,10 +265,12 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
     path = Path(path)
     _check_path(path)
     raw = path.read_bytes()
+    read_as = None
     if FORMATS[path.suffix.lower()] == "json":
         rows, line_numbers = _read_json_lines(path, raw)
+        _require_fields(path, scenario, list(dict.fromkeys(k for row in rows for k in row)), None, None)
     else:
-        rows, line_numbers = _read_table(path, scenario)
+        rows, line_numbers, read_as = _read_table(path, scenario)
     if limit is not None:
         rows, line_numbers = rows[:limit], line_numbers[:limit]
     if not rows:
@@ -240,7 +283,16 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
     issues.extend(_check_unique(clean, scenario, str(path)))
     if issues:
         raise DataError(issues)
-    return Dataset(path=path, rows=clean, sha256=hashlib.sha256(raw).hexdigest())
+    return Dataset(path=path, rows=clean, sha256=hashlib.sha256(raw).hexdigest(), read_as=read_as)
+
+
+def read_rows(path: Path, scenario: Scenario) -> list[dict[str, Any]]:
+    """A rows file's rows as stored, not yet checked: what `prepare --append` adds to."""
+    path = Path(path)
+    _check_path(path)
+    if FORMATS[path.suffix.lower()] == "json":
+        return _read_json_lines(path, path.read_bytes())[0]
+    return _read_table(path, scenario)[0]
 
 
 def normalise(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Reading what importers are given: JSON or NDJSON exports, CSV files with a column mapping, HTML.
+"""Reading what importers are given: JSON or NDJSON exports, CSV column mappings, HTML.
 
 Every importer reads files that other tools wrote, so the same failures recur (a bad line, a
 missing column, an unreadable file); they are reported here once, naming the file, line and field.
@@ -6,7 +6,6 @@ missing column, an unreadable file); they are reported here once, naming the fil
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .csv_table import CsvTable
 from .errors import ConfigError, DataError, DataIssue, data_error
 
 HTML_TAG = re.compile(r"<(p|div|br|html|body|span|table|a|b|strong|em|i|ul|ol|li|h[1-6])\b[^>]*>", re.I)
@@ -124,43 +124,6 @@ def records(source: JsonSource, list_key: str) -> list[tuple[str, dict[str, Any]
     if issues:
         raise DataError(issues)
     return numbered
-
-
-@dataclass
-class CsvTable:
-    path: Path
-    columns: list[str]
-    rows: list[tuple[int, dict[str, str]]]  # (first line of the record, cells by column)
-
-
-def read_csv(path: Path) -> CsvTable:
-    """A CSV file with a header row; each record keeps the line it starts on (quoted cells may span lines)."""
-    text = read_text(path)
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    try:
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if not columns:
-            raise data_error(path, 1, None, "has no header row", "Export the CSV with its column names.")
-        reader.fieldnames = columns
-        rows, start = [], reader.line_num + 1
-        for cells in reader:
-            if None in cells:
-                raise data_error(
-                    path,
-                    start,
-                    None,
-                    f"row has more cells than the {len(columns)} columns of the header",
-                    "Quote cells that contain commas.",
-                )
-            rows.append((start, {k: (v or "").strip() for k, v in cells.items()}))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise data_error(
-            path, reader.line_num, None, f"is not valid CSV ({exc})", "Fix the quoting."
-        ) from exc
-    if not rows:
-        raise data_error(path, None, None, "has a header but no rows", "Export the rows too.")
-    return CsvTable(path, columns, rows)
 
 
 def map_columns(

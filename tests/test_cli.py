@@ -92,7 +92,8 @@ def test_bad_data_exits_2_and_writes_nothing(tmp_path: Path, tiny_model: Path) -
     for extra in (["run", "support", "--output", str(out)], ["validate", "support"]):
         result = invoke(*extra, "--data", str(data), "--model", str(tiny_model))
         assert result.exit_code == 2, result.output
-        assert f"{data}:1 field 'response': required field is missing" in result.output
+        assert f"{data} field 'response': required field(s) response missing from every row" in result.output
+        assert "scenario prepare support --from csv" in result.output
         assert "Traceback" not in result.output
     assert not out.exists()
 
@@ -287,3 +288,26 @@ def test_generate_and_chat_with_tuned_and_base_models(
     assert wrong.exit_code == 2 and "is a 'support' run, not 'content'" in wrong.output
     bad_field = invoke("generate", "support", "--run", str(out), "--field", "oops", "hi")
     assert bad_field.exit_code == 2 and "expected key=value" in bad_field.output
+
+
+def test_a_flag_of_another_command_names_the_commands_that_take_it(support_dir: Path) -> None:
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), prog_name="scenario")
+
+    data = str(support_dir / "tickets.jsonl")
+    result = invoke("validate", "support", "--data", data, "--epochs", "3")
+    assert result.exit_code == 2 and "Did you mean" not in result.output
+    assert (
+        "No such option: --epochs. It is an option of `scenario run support`, `scenario run-mix`, "
+        "`scenario sweep support`, not of `scenario validate support`" in result.output
+    )
+    result = invoke("validate", "support", "--data", data, "--append")
+    assert "--append. It is an option of `scenario prepare support`, not of" in result.output
+    result = invoke("eval", str(support_dir), "--lora-r", "4")  # not a scenario command: NAME stands in
+    assert (
+        "It is an option of `scenario run NAME`, `scenario run-mix`, `scenario sweep NAME`" in result.output
+    )
+    result = invoke("--max-steps", "2", "list")  # the top level too
+    assert result.exit_code == 2 and "`scenario run NAME`" in result.output
+    result = invoke("validate", "support", "--data", data, "--no-such-flag")  # nobody takes it
+    assert result.exit_code == 2 and "No such option '--no-such-flag'" in result.output

@@ -1,9 +1,13 @@
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from scenario_pack.core import data, registry
+from scenario_pack.core import csv_table, data, registry
+from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import DataError
 from tests.conftest import write_jsonl
 
@@ -114,3 +118,157 @@ def test_rows_sharing_a_split_key_stay_on_one_side(support_rows: list[dict]) -> 
     assert len(kept) + len(held) == 100 and held
     plain_kept, plain_held, _ = data.split(rows, 0.2, 42, "intent")
     assert {r["id"] for r in held} <= {r["id"] for r in plain_held}  # only moves rows to the kept side
+
+
+# -- CSV: one reader for validate, run and prepare (core/csv_table.py) -----------------------------
+
+
+def validate_cli(path: Path, *extra: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["validate", "support", "--data", str(path), *map(str, extra)])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def write_table(path: Path, rows: list[dict], delimiter: str, encoding: str) -> Path:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), delimiter=delimiter, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(out.getvalue().encode(encoding, errors="replace"))
+    return path
+
+
+def test_semicolon_latin1_csv_validates_with_its_accents(
+    support_dir: Path, support_rows: list[dict], tiny_model: Path
+) -> None:
+    rows = [{k: row[k] for k in ("ticket", "intent", "response")} for row in support_rows[:120]]
+    rows[0]["ticket"] = "Mon café est arrivé froid; je voudrais être remboursé, s'il vous plaît."
+    rows[1]["response"] = "Désolé! Nous échangeons la crème brûlée."
+    path = write_table(support_dir / "tickets.csv", rows, ";", "latin-1")
+    code, output = validate_cli(path, "--model", tiny_model)
+    assert code == 0, output
+    assert f"{path}: read as semicolon-separated, encoding cp1252" in output
+    assert "120 rows valid" in output and "datasets" not in output
+    loaded = data.load(path, SUPPORT).rows
+    assert loaded[0]["ticket"] == rows[0]["ticket"] and loaded[1]["response"] == rows[1]["response"]
+    assert loaded[0]["_line"] == 2
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "encoding", "name"),
+    [("\t", "utf-8", "tab"), ("|", "utf-16", "pipe"), (",", "cp1252", "comma")],
+)
+def test_csv_delimiter_and_encoding_are_detected(
+    tmp_path: Path, delimiter: str, encoding: str, name: str
+) -> None:
+    rows = [{**GOOD, "ticket": "Prix: 10€ – “trop cher”, non?"}, {**GOOD, "ticket": "a|b;c,d"}]
+    path = write_table(tmp_path / "t.csv", rows, delimiter, encoding)
+    table = csv_table.read_csv(path)
+    assert [cells["ticket"] for _, cells in table.rows] == [row["ticket"] for row in rows]
+    assert table.read_as == f"{path}: read as {name}-separated, encoding {encoding}"
+    assert csv_table.read_csv(write_table(tmp_path / "u.csv", rows, ",", "utf-8-sig")).read_as is None
+
+
+HEADER = "ticket,intent,response\r\n"
+GOOD_LINE = "fine,order_status,ok\r\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "problem", "fix"),
+    [
+        (  # the quote opened on line 3 swallows the rest of the file
+            GOOD_LINE + '"never closed,order_status,ok\r\n' + GOOD_LINE * 3,
+            3,
+            "a double quote opened in this record is never closed: the file ends inside it "
+            "(the reader stopped on line 6)",
+            'Close the quote; a quote inside a quoted cell is written twice ("").',
+        ),
+        (  # a multi-line quoted cell first: the bad record starts on physical line 5
+            '"two\r\nlines",order_status,ok\r\n' + GOOD_LINE + 'a,"quoted" then text,ok\r\n',
+            5,
+            "a quoted cell is followed by text before the next comma",
+            'Put the whole cell in double quotes and write each quote inside it twice ("")',
+        ),
+        (
+            '"two\r\nlines",order_status,ok\r\n' + "Hi, where is it,order_status,ok\r\n",
+            4,
+            "row has 4 cells but the header has 3 columns",
+            "A cell holds a comma (',') outside quotes: put that cell in double quotes.",
+        ),
+        (
+            GOOD_LINE + "broken\r\nline,order_status,ok\r\n",
+            3,
+            "row has 1 cells but the header has 3 columns",
+            "a line break inside a cell must be inside double quotes",
+        ),
+    ],
+)
+def test_bad_csv_names_the_physical_line_and_the_fault(
+    tmp_path: Path, body: str, line: int, problem: str, fix: str
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + body, encoding="utf-8", newline="")
+    code, output = validate_cli(path)
+    assert code == 2 and f"{path}:{line}: {problem}" in output and fix in output
+
+
+def test_a_10_mb_cell_is_read_on_its_own_line(tmp_path: Path) -> None:
+    huge = "word " * 2_000_000
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + GOOD_LINE + f'"{huge}",,ok\r\n', encoding="utf-8", newline="")
+    code, output = validate_cli(path)
+    assert code == 2 and f"{path}:3 field 'intent': required field is missing" in output
+    assert "field larger than" not in output and len(output) < 2000
+    (line, cells) = csv_table.read_csv(path).rows[1]
+    assert line == 3 and cells["ticket"] == huge
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"ticket,ticket,response\r\na,b,c\r\n", ":1 field 'ticket': the header names column 'ticket' twice"),
+        (b"ticket,intent,response\r\n", "has a header but no rows"),
+        (
+            "ticket,intent,response\r\ncafé,a,b\r\n".encode() + b"caf\xe9,a,b\r\n",
+            ":3: mixes UTF-8 with bytes",
+        ),
+        (b"PK\x03\x04\x14\x00\x06\x00ticket\x00\x00", "holds NUL bytes, so it is not a text CSV"),
+        (b"ticket\r\nhello\r\n", "required field(s) intent, response missing from every row (found: ticket)"),
+    ],
+)
+def test_hostile_csv_files(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    code, output = validate_cli(path)
+    assert code == 2 and expected in output
+
+
+def test_a_missing_column_points_to_prepare_map(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "t.csv", [{"ticket": "a", "Category": "b", "response": "c"}], ",", "utf-8")
+    code, output = validate_cli(path)
+    assert code == 2
+    assert f"{path}:1 field 'intent': required field(s) intent missing from every row" in output
+    assert "(found: ticket, Category, response)" in output
+    assert f"`scenario prepare support --from csv {path} --map intent=YOUR_COLUMN --out rows.jsonl`" in output
+    rows = write_jsonl(tmp_path / "t.jsonl", [{"ticket": "a", "category": "b", "response": "c"}] * 2)
+    code, output = validate_cli(rows)
+    assert code == 2 and "missing from every row (found: ticket, category, response)" in output
+    assert "scenario prepare support --from csv YOUR_EXPORT.csv --map intent=YOUR_COLUMN" in output
+
+
+def test_csv_cells_take_the_schema_types_and_round_trip(tmp_path: Path) -> None:
+    code_scenario = registry.load("code")
+    row = {
+        "kind": "python",
+        "description": "d",
+        "solution": "x = 1\n",
+        "mutants": ["x = 2\n"],
+        "runnable": False,
+    }
+    path = tmp_path / "t.csv"
+    csv_table.write_csv(path, [row, {**row, "description": "e", "mutants": None}])
+    loaded = data.load(path, code_scenario).rows
+    assert {k: loaded[0][k] for k in row} == row and loaded[1]["mutants"] is None
+    path.write_text(path.read_text().replace("false", "maybe", 1))
+    with pytest.raises(DataError, match=r"t.csv:2 field 'runnable': expected true/false, got str 'maybe'"):
+        data.load(path, code_scenario)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from scenario_pack.core import data
 from scenario_pack.core.cli import cli
 from scenario_pack.scenarios.support import scenario as support_scenario
 from scenario_pack.scenarios.support.importers import read_zendesk
@@ -162,7 +163,7 @@ def test_bad_json_line_is_named(tmp_path: Path) -> None:
         ZENDESK.read_text(encoding="utf-8").replace('"subject": "refund?",', '"subject": "refund?"')
     )
     code, output = prepare(
-        "support", "--from", "zendesk", pretty, "--intent-from", "type", "--out", tmp_path / "o"
+        "support", "--from", "zendesk", pretty, "--intent-from", "type", "--out", tmp_path / "o.jsonl"
     )
     assert code == 2 and f"{pretty}:" in output and "invalid JSON (Expecting ',' delimiter" in output
 
@@ -170,10 +171,10 @@ def test_bad_json_line_is_named(tmp_path: Path) -> None:
 def test_missing_source_and_unknown_kind(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     code, output = prepare(
-        "support", "--from", "zendesk", missing, "--intent-from", "type", "--out", tmp_path / "o"
+        "support", "--from", "zendesk", missing, "--intent-from", "type", "--out", tmp_path / "o.jsonl"
     )
     assert code == 2 and f"{missing}: not found. Check the path." in output
-    code, output = prepare("support", "--from", "freshdesk", ZENDESK, "--out", tmp_path / "o")
+    code, output = prepare("support", "--from", "freshdesk", ZENDESK, "--out", tmp_path / "o.jsonl")
     assert code == 2 and "'freshdesk' is not one of 'csv', 'zendesk'" in output
 
 
@@ -409,3 +410,110 @@ def test_prepare_writes_rows_already_redacted_unless_told_not_to(tiny_model: Pat
         "support", "--from", "csv", export, *CSV_MAPS, "--out", raw, "--model", tiny_model, "--no-redact"
     )
     assert code == 0 and "ann.lee@example.com" in rows_of(raw)[0]["ticket"]
+
+
+# -- CSV exports as spreadsheets write them; --out as CSV -------------------------------------------
+
+
+def helpdesk_rows() -> list[list[str]]:
+    rows = [
+        ["Body", "Agent Reply", "Category"],
+        ["Mon café est froid, remboursez-moi", "Désolé, c'est fait.", "billing"],
+    ]
+    rows += [[f"Order {i} is late, où est-il?", "Il arrive demain.", "late"] for i in range(12)]
+    rows += [[f"Invoice {i} is wrong", "Corrigé; merci.", "billing"] for i in range(12)]
+    return rows
+
+
+def write_export(path: Path, rows: list[list[str]], delimiter: str, encoding: str) -> Path:
+    text = "".join(
+        delimiter.join(f'"{cell}"' if delimiter in cell else cell for cell in row) + "\r\n" for row in rows
+    )
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_semicolon_latin1_export_imports_with_its_accents(tiny_model: Path, tmp_path: Path) -> None:
+    export = write_export(tmp_path / "export.csv", helpdesk_rows(), ";", "latin-1")
+    out = tmp_path / "rows.jsonl"
+    args = ["--out", out, "--model", tiny_model, "--allow-leakage"]  # the made-up tickets are near copies
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, *args)
+    assert code == 0, output
+    assert f"note: {export}: read as semicolon-separated, encoding cp1252" in output
+    rows = rows_of(out)
+    assert (
+        rows[0]["ticket"] == "Mon café est froid, remboursez-moi"
+        and rows[0]["response"] == "Désolé, c'est fait."
+    )
+    assert rows[-1]["response"] == "Corrigé; merci."
+
+
+def test_bad_export_csv_names_its_line(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    out = tmp_path / "rows.jsonl"
+    lines = ["Body;Agent Reply;Category", '"two\nlines";ok;late', "fine;ok;late", "Hi; where; is it;ok;late"]
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, "--out", out)
+    assert code == 2 and not out.exists()
+    assert f"{export}:5: row has 5 cells but the header has 3 columns" in output
+    assert "A cell holds a semicolon (';') outside quotes" in output
+    export.write_text("\n".join(lines[:3]) + '\n"never closed;ok;late\nfine;ok;late\n', encoding="utf-8")
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, "--out", out)
+    assert code == 2 and f"{export}:5: a double quote opened in this record is never closed" in output
+
+
+def test_a_10_mb_cell_on_line_3_is_read(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    huge = "note " * 2_000_000
+    export.write_text(
+        f'Body,Agent Reply,Category,Notes\nhi,,late,x\nhello,,late,"{huge}"\n', encoding="utf-8"
+    )
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, "--out", tmp_path / "rows.jsonl")
+    assert code == 2 and "2  no agent reply" in output
+    assert "export.csv line 2" in output and "export.csv line 3" in output and "field larger" not in output
+
+
+def test_out_csv_is_real_csv_that_validate_reads_back(tiny_model: Path, tmp_path: Path) -> None:
+    common = [
+        "support",
+        "--from",
+        "csv",
+        HELPDESK_CSV,
+        *CSV_MAPS,
+        "--map",
+        "id=Ticket ID",
+        "--model",
+        tiny_model,
+    ]
+    code, output = prepare(*common, "--out", tmp_path / "rows.jsonl")
+    assert code == 0, output
+    out = tmp_path / "rows.csv"
+    code, output = prepare(*common, "--out", out)
+    assert code == 0 and "15 rows valid for scenario 'support'" in output, output
+    assert out.read_text(encoding="utf-8").startswith("ticket,response,intent,id,subject,channel")
+    as_csv = [{k: v for k, v in row.items() if k != "_line"} for row in data.load(out, support_scenario).rows]
+    as_jsonl = [
+        {k: v for k, v in r.items() if k != "_line"}
+        for r in data.load(tmp_path / "rows.jsonl", support_scenario).rows
+    ]
+    assert as_csv == as_jsonl
+    code, output = prepare(*common, "--out", out, "--append")
+    assert code == 2 and "repeats line 2" in output and len(data.read_rows(out, support_scenario)) == 30
+
+
+@pytest.mark.parametrize("name", ["rows.txt", "rows.json", "rows", "rows.parquet"])
+def test_out_of_another_format_is_refused_before_any_work(tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    code, output = prepare("support", "--from", "csv", HELPDESK_CSV, *CSV_MAPS, "--out", out)
+    assert code == 2 and "prepare writes JSON Lines (.jsonl) or CSV (.csv)" in output
+    assert "rows imported" not in output and not out.exists()
+
+
+def test_out_never_replaces_the_source(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_bytes(HELPDESK_CSV.read_bytes())
+    code, output = prepare(
+        "support", "--from", "csv", export, *CSV_MAPS, "--out", tmp_path / "." / "export.csv"
+    )
+    assert code == 2 and "is also an input of this command" in output
+    assert export.read_bytes() == HELPDESK_CSV.read_bytes()

@@ -11,6 +11,7 @@ from .. import hardware, interrupt
 from ..errors import ScenarioPackError
 from .mix_command import run_mix_command
 from .new_command import new_command
+from .option_owners import redirect
 from .prepare_commands import prepare_for
 from .run_dir_commands import eval_command, export_command, report_command
 from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, sweep_for, validate_for
@@ -18,11 +19,22 @@ from .try_commands import chat_command, generate_command
 
 
 class ScenarioCLI(click.Group):
-    """Maps the project's errors to one clear line and exit code 2; tracebacks only with --debug."""
+    """Maps the project's errors to one clear line and exit code 2; tracebacks only with --debug.
+
+    A flag unknown to the command it was given to is looked up among all commands (option_owners).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise redirect(ctx, exc) from None
 
     def invoke(self, ctx: click.Context) -> None:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as exc:  # a sub-command's flags are parsed inside invoke
+            raise redirect(ctx, exc) from None
         except ScenarioPackError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

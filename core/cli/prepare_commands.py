@@ -1,4 +1,4 @@
-"""`scenario prepare NAME --from KIND SOURCE --out rows.jsonl`: a team's export into validated rows.
+"""`scenario prepare NAME --from KIND SOURCE --out rows.jsonl|rows.csv`: an export into validated rows.
 
 The scenario's importers do the reading; this writes their rows atomically, says what was skipped
 and why, and then validates the file exactly as `scenario validate` does.
@@ -12,14 +12,14 @@ from typing import Any
 
 import click
 
-from .. import atomic, redaction
+from .. import atomic, csv_table, data, redaction
 from ..errors import ConfigError, RegistryError, ScenarioPackError, data_error
-from ..import_sources import read_json, records
 from ..importing import Importer, ImportOption, ImportResult
 from ..scenario import Scenario
 from .scenario_commands import config_params, resolve_config, scenario_options, validate_and_summarise
 
 EXAMPLES_SHOWN = 3
+OUT_SUFFIXES = {".jsonl", ".ndjson", ".csv"}  # what --out can be written as and read back by validate
 # the validation flags that mean something here (no --data, --test or --limit)
 VALIDATION_FLAGS = {"--model", "--max-length", "--seed"}
 
@@ -35,6 +35,7 @@ def prepare_for(scenario: Scenario) -> click.Command:
         options = _options_for(importer, import_flags, kwargs)
         config = resolve_config(scenario, kwargs)
         source, out = kwargs["source"], kwargs["out"]
+        _check_out(out, [Path(v) for k, v in kwargs.items() if k != "out" and isinstance(v, str | Path)])
         result = importer.read(source, {**config["scenario"], **options})
         _print_import(result, source, importer.kind)
         if not result.rows:
@@ -53,10 +54,11 @@ def prepare_for(scenario: Scenario) -> click.Command:
             counts = redaction.redact_rows(result.rows, fields)
             found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none found"
             click.echo(f"redacted before writing ({', '.join(fields)}): {found}; --no-redact keeps them raw")
-        earlier = (
-            [row for _, row in records(read_json(out), "rows")] if kwargs["append"] and out.exists() else []
-        )
-        atomic.write_jsonl(out, earlier + result.rows)
+        earlier = data.read_rows(out, scenario) if kwargs["append"] and out.exists() else []
+        if out.suffix.lower() == ".csv":
+            csv_table.write_csv(out, earlier + result.rows)
+        else:
+            atomic.write_jsonl(out, earlier + result.rows)
         added = f" ({len(earlier)} already there, {len(result.rows)} imported)" if earlier else ""
         click.echo(f"wrote {len(earlier) + len(result.rows)} rows to {out}{added}; validating them:")
         try:
@@ -76,7 +78,10 @@ def prepare_for(scenario: Scenario) -> click.Command:
         ),
         click.Argument(["source"], type=click.Path(path_type=Path)),
         click.Option(
-            ["--out"], type=click.Path(path_type=Path), required=True, help="rows file to write (.jsonl)"
+            ["--out"],
+            type=click.Path(path_type=Path),
+            required=True,
+            help="rows file to write: .jsonl (JSON Lines) or .csv (UTF-8, lists as JSON in their cells)",
         ),
         click.Option(
             ["--append"],
@@ -94,6 +99,24 @@ def prepare_for(scenario: Scenario) -> click.Command:
         params=params,
         help=f"Import SOURCE into {scenario.name} rows, write them to --out and validate them.",
     )
+
+
+def _check_out(out: Path, inputs: list[Path]) -> None:
+    """Before any work: a format validate reads back, and never one of the command's own inputs."""
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ConfigError(
+            f"--out {out}: prepare writes JSON Lines (.jsonl) or CSV (.csv), not "
+            f"'{out.suffix or 'a file without extension'}'. Name it {out.stem or 'rows'}.jsonl or "
+            f"{out.stem or 'rows'}.csv."
+        )
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder. Give the rows file to write, e.g. {out / 'rows.jsonl'}.")
+    for given in inputs:
+        if out.exists() and given.exists() and out.samefile(given):
+            raise ConfigError(
+                f"--out {out} is also an input of this command ({given}); writing would replace it. "
+                "Choose another --out file."
+            )
 
 
 def _import_flags(scenario: Scenario) -> dict[str, tuple[click.Option, dict[str, ImportOption]]]:

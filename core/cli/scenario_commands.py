@@ -208,6 +208,7 @@ def validate_and_summarise(
 
     prepared = prepare(scenario, config, data, test)
     stats = measure_tokens(prepared, _load_tokenizer(config, quiet))
+    _echo_read_as(prepared)
     click.echo(f"{data}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'")
     click.echo(
         f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
@@ -226,6 +227,13 @@ def validate_and_summarise(
         click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
     for warning in prepared.warnings:
         click.echo(f"warning: {warning}")
+
+
+def _echo_read_as(prepared: Any) -> None:
+    """How each CSV was read, when not comma-separated UTF-8: a wrong guess shows before it matters."""
+    for dataset in (prepared.train_set, prepared.test_set):
+        if dataset is not None and dataset.read_as:
+            click.echo(dataset.read_as)
 
 
 def validate_for(scenario: Scenario) -> click.Command:
@@ -291,6 +299,7 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
         config["run"]["output"] = str(run_dir)
         run_folder.claim(run_dir, kwargs["resume"], kwargs["overwrite"])
         if not quiet:
+            _echo_read_as(prepared)
             click.echo(
                 f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
                 f"{len(prepared.test)} test rows; writing to {run_dir}"

@@ -14,15 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scenario_pack.core.csv_table import CsvTable, read_csv
 from scenario_pack.core.errors import ConfigError, DataError, DataIssue, data_error
-from scenario_pack.core.import_sources import (
-    CsvTable,
-    html_to_text,
-    map_columns,
-    read_csv,
-    read_text,
-    require_dir,
-)
+from scenario_pack.core.import_sources import html_to_text, map_columns, read_text, require_dir
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 
 from . import rules
@@ -106,10 +100,10 @@ def read_social_csv(source: Path, options: dict[str, Any]) -> ImportResult:
     columns = map_columns(table, options.get("map") or (), CSV_FIELDS + ENGAGEMENT, ("text", "platform"))
     measured = [name for name in ENGAGEMENT if name in columns]
     top = _top_share(options.get("top"), table, measured)
-    result = ImportResult(rows=[])
+    result = ImportResult(rows=[], notes=[table.read_as] if table.read_as else [])
     posts, issues = [], []
     for line, cells in table.rows:
-        value = {name: cells[column] for name, column in columns.items() if cells[column]}
+        value = {name: cells[column].strip() for name, column in columns.items() if cells[column].strip()}
         row: dict[str, Any] = {
             "id": value.get("id") or f"{source.stem}-{line}",
             "type": (value.get("type") or "social").lower(),

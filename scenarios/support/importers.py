@@ -12,14 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scenario_pack.core.csv_table import read_csv
 from scenario_pack.core.errors import ConfigError, data_error
-from scenario_pack.core.import_sources import (
-    html_to_text,
-    map_columns,
-    read_csv,
-    read_json,
-    records,
-)
+from scenario_pack.core.import_sources import html_to_text, map_columns, read_json, records
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 
 from .mail_cleaning import clean_message
@@ -171,9 +166,9 @@ def _read_comments(path: Path) -> dict[str, list[Any]]:
 def read_support_csv(source: Path, options: dict[str, Any]) -> ImportResult:
     table = read_csv(source)
     columns = map_columns(table, options.get("map") or (), FIELDS, REQUIRED, aliases={"reply": "response"})
-    result = ImportResult(rows=[])
+    result = ImportResult(rows=[], notes=[table.read_as] if table.read_as else [])
     for line, cells in table.rows:
-        row = {name: cells[column] for name, column in columns.items() if cells[column]}
+        row = {name: cells[column].strip() for name, column in columns.items() if cells[column].strip()}
         reason = next((MISSING[name] for name in REQUIRED if name not in row), None)
         if reason is None:
             row.update(ticket=clean_message(row["ticket"]), response=clean_message(row["response"]))
