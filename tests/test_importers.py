@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from scenario_pack.core.cli import cli
+from scenario_pack.core.import_sources import UnreadableHtml, html_to_text
 from scenario_pack.scenarios.support import scenario as support_scenario
 from scenario_pack.scenarios.support.importers import read_zendesk
 from scenario_pack.scenarios.support.mail_cleaning import clean_message
@@ -410,3 +413,84 @@ def test_prepare_writes_rows_already_redacted_unless_told_not_to(tiny_model: Pat
         "support", "--from", "csv", export, *CSV_MAPS, "--out", raw, "--model", tiny_model, "--no-redact"
     )
     assert code == 0 and "ann.lee@example.com" in rows_of(raw)[0]["ticket"]
+
+
+# -- hostile HTML ----------------------------------------------------------------------------------
+
+DEEP = 100_000  # levels of <div>: markdownify recursed until Python's stack ran out
+DEEP_HTML = "<div>" * DEEP + "Where is my order?" + "</div>" * DEEP
+DEEP_REASON = "HTML nested more than 200 elements deep"
+
+
+def test_deeply_nested_html_ticket_is_skipped_not_fatal(tiny_model: Path, tmp_path: Path) -> None:
+    export = json.loads(ZENDESK.read_text(encoding="utf-8"))
+    deep = {**export["tickets"][1], "id": 6001}
+    deep["comments"] = [{**deep["comments"][0], "body": None, "html_body": DEEP_HTML}, deep["comments"][1]]
+    export["tickets"].insert(3, deep)
+    source = tmp_path / "tickets.json"
+    source.write_text(json.dumps(export), encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    flags = ["--intent-from", "tag:intent_", "--out", out, "--model", tiny_model]
+    code, output = prepare("support", "--from", "zendesk", source, *flags)
+    assert code == 0, output
+    assert "Traceback" not in output and "RecursionError" not in output
+    assert skip_lines(output)[DEEP_REASON] == 1
+    assert "tickets.json record 4 (ticket 6001)" in output  # the example names the record
+    assert len(rows_of(out)) == 15 and "6001" not in {row["id"] for row in rows_of(out)}
+
+
+def test_deeply_nested_html_cell_is_skipped_not_fatal(tiny_model: Path, tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    text = HELPDESK_CSV.read_text(encoding="utf-8")
+    deep = "<div>" * 10_000 + "Where is it?" + "</div>" * 10_000  # a CSV cell holds at most 128 KiB
+    export.write_text(text + f'HD-999,2026-02-09 10:00,Deep,"{deep}",On its way.,order_status,Email,new\n')
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, "--out", out, "--model", tiny_model)
+    assert code == 0 and "Traceback" not in output and skip_lines(output)[DEEP_REASON] == 1
+    last_line = text.count("\n") + 1
+    assert f"export.csv line {last_line}" in output and "15 rows imported" in output
+
+
+def test_deeply_nested_html_post_is_skipped_not_fatal(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    shutil.copytree(POSTS, folder)
+    (folder / "deep.html").write_text(f"---\ntitle: Deep\n---\n<p>Intro</p>{DEEP_HTML}\n", encoding="utf-8")
+    code, output = prepare(
+        "content", "--from", "folder", folder, "--out", tmp_path / "posts.jsonl", "--off-brand", OFF_BRAND,
+        "--model", tiny_model,
+    )  # fmt: skip
+    assert code == 0 and "Traceback" not in output
+    assert skip_lines(output)[DEEP_REASON] == 1 and "deep.html" in output
+    assert "8 rows imported" in output
+
+
+def test_deep_html_is_refused_before_it_is_parsed() -> None:
+    started = time.perf_counter()
+    with pytest.raises(UnreadableHtml, match=DEEP_REASON):
+        html_to_text(DEEP_HTML)
+    assert time.perf_counter() - started < 1  # parsing it whole took BeautifulSoup 11 s
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>a" * 300 + "b",  # unclosed paragraphs nest in the parsed tree, so they count as levels
+        "<section><!-- </section> -->" * 300,  # an end tag inside a comment closes nothing
+    ],
+)
+def test_html_too_deep_as_the_tree_is_built(html: str) -> None:
+    with pytest.raises(UnreadableHtml, match=DEEP_REASON):
+        html_to_text(html)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<div>" * 150 + "kept" + "</div>" * 150, "kept"),  # deep, but within the limit
+        ("<br>" * 500 + "<img src=x>" * 500 + "kept", "kept"),  # void elements hold nothing
+        ("</span>" * 500 + "<div>" * 150 + "kept", "kept"),  # stray end tags close nothing
+        ("<ul>" + "<li>item</li>" * 1000 + "</ul>", "\n".join(["- item"] * 1000)),  # many, side by side
+    ],
+)
+def test_html_within_the_depth_limit_is_converted(html: str, text: str) -> None:
+    assert html_to_text(html) == text

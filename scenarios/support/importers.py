@@ -14,6 +14,7 @@ from typing import Any
 
 from scenario_pack.core.errors import ConfigError, data_error
 from scenario_pack.core.import_sources import (
+    UnreadableHtml,
     html_to_text,
     map_columns,
     read_csv,
@@ -50,7 +51,10 @@ def read_zendesk(source: Path, options: dict[str, Any]) -> ImportResult:
     for where, ticket in tickets:
         where = f"{where} (ticket {ticket.get('id', '?')})"
         thread = comments.get(str(ticket.get("id"))) if comments_path else ticket.get("comments")
-        row_or_reason = _ticket_row(ticket, thread or [], intent_of)
+        try:
+            row_or_reason = _ticket_row(ticket, thread or [], intent_of)
+        except UnreadableHtml as exc:
+            row_or_reason = str(exc)
         if isinstance(row_or_reason, str):
             result.skipped.append(Skip(row_or_reason, where))
         else:
@@ -176,7 +180,11 @@ def read_support_csv(source: Path, options: dict[str, Any]) -> ImportResult:
         row = {name: cells[column] for name, column in columns.items() if cells[column]}
         reason = next((MISSING[name] for name in REQUIRED if name not in row), None)
         if reason is None:
-            row.update(ticket=clean_message(row["ticket"]), response=clean_message(row["response"]))
+            try:
+                row.update(ticket=clean_message(row["ticket"]), response=clean_message(row["response"]))
+            except UnreadableHtml as exc:
+                reason = str(exc)
+        if reason is None:
             row["intent"] = _label(row["intent"])
             reason = next((EMPTIED[name] for name in ("ticket", "response") if not row[name]), None)
             reason = reason or (None if row["intent"] else MISSING["intent"])
