@@ -15,7 +15,7 @@ from scenario_pack.core.cli import cli
 from scenario_pack.core.import_sources import UnreadableHtml, html_to_text
 from scenario_pack.scenarios.support import scenario as support_scenario
 from scenario_pack.scenarios.support.importers import read_zendesk
-from scenario_pack.scenarios.support.mail_cleaning import clean_message
+from scenario_pack.scenarios.support.mail_cleaning import MailCleaner
 from tests.conftest import ROOT
 from tests.test_registry import fake_entry_points
 
@@ -377,7 +377,7 @@ OUTLOOK = "From: Shop <a@b.com>\nSent: Monday, March 2\nTo: me\nSubject: Order"
     ],
 )
 def test_clean_message(raw: str, clean: str) -> None:
-    assert clean_message(raw) == clean
+    assert MailCleaner().clean(raw) == clean
 
 
 @pytest.mark.parametrize(
@@ -389,7 +389,7 @@ def test_clean_message(raw: str, clean: str) -> None:
     ],
 )
 def test_clean_message_keeps_what_only_looks_like_a_signature(kept: str) -> None:
-    assert clean_message(kept) == kept
+    assert MailCleaner().clean(kept) == kept
 
 
 def test_prepare_writes_rows_already_redacted_unless_told_not_to(tiny_model: Path, tmp_path: Path) -> None:
@@ -494,3 +494,58 @@ def test_html_too_deep_as_the_tree_is_built(html: str) -> None:
 )
 def test_html_within_the_depth_limit_is_converted(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+# -- quoted mail in other languages ----------------------------------------------------------------
+
+LANGUAGES_CSV = CORPUS / "helpdesk_languages.csv"  # one quoted reply per language and mail client
+NEW_TEXT = {
+    "ML-1": "Meine Bestellung BN-7001 ist noch nicht angekommen. Wo ist sie?",  # de, Gmail
+    "ML-2": "Ich möchte den Wasserkocher zurückgeben, er ist zu laut.",  # de, Outlook
+    "ML-3": "Ma commande BN-7003 n'est toujours pas arrivée, pouvez-vous vérifier ?",  # fr, Gmail
+    "ML-4": "Je voudrais renvoyer le grille-pain, il ne chauffe pas.",  # fr, Outlook
+    "ML-5": "Mi pedido BN-7005 todavía no ha llegado.",
+    "ML-6": "Vorrei restituire il frullatore, è arrivato rotto.",
+    "ML-7": "Mijn bestelling BN-7007 is nog niet bezorgd.",
+    "ML-8": "Quero devolver a torradeira, não funciona.",
+}
+
+
+def test_quoted_replies_in_other_languages_are_cut(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    maps = ["--map", "id=Ticket ID", *CSV_MAPS]
+    code, output = prepare(
+        "support", "--from", "csv", LANGUAGES_CSV, *maps, "--out", out, "--model", tiny_model
+    )
+    assert code == 0, output
+    assert {row["id"]: row["ticket"] for row in rows_of(out)} == NEW_TEXT
+    assert "messages with such headers, by language: de 2, es 1, fr 2, it 1, nl 1, pt 1." in output
+
+
+def test_languages_option_chooses_the_headers_cut(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    maps = ["--map", "id=Ticket ID", *CSV_MAPS, "--languages", "DE, pt"]
+    code, output = prepare(
+        "support", "--from", "csv", LANGUAGES_CSV, *maps, "--out", out, "--model", tiny_model
+    )
+    assert code == 0, output
+    tickets = {row["id"]: row["ticket"] for row in rows_of(out)}
+    assert tickets["ML-1"] == NEW_TEXT["ML-1"] and tickets["ML-8"] == NEW_TEXT["ML-8"]
+    assert "a écrit :" in tickets["ML-3"]  # French was not chosen: its header stays
+    assert "quoted mail cut at reply headers in en, de, pt" in output
+
+
+@pytest.mark.parametrize("spec", ["de,xx", ",", "german"])
+def test_unknown_language_is_one_clear_error(spec: str, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare(
+        "support", "--from", "csv", LANGUAGES_CSV, *CSV_MAPS, "--languages", spec, "--out", out
+    )
+    assert code == 2 and f"--languages {spec!r}: no reply headers known for" in output
+    assert "Give comma-separated codes from: cs, da, de, en, es, fr, it, ja, ko, nl, pl, pt, sv, zh" in output
+    assert "Traceback" not in output and not out.exists()
+
+
+def test_english_reply_keeps_lines_that_only_resemble_foreign_headers() -> None:
+    text = "Le Creuset pot arrived.\nEl Paso store said to write here.\nOp art print is fine."
+    assert MailCleaner().clean(text) == text

@@ -23,7 +23,7 @@ from scenario_pack.core.import_sources import (
 )
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 
-from .mail_cleaning import clean_message
+from .mail_cleaning import MailCleaner
 
 FIELDS = ("ticket", "intent", "response", "id", "subject", "product", "channel", "customer_segment")
 REQUIRED = ("ticket", "intent", "response")
@@ -44,6 +44,7 @@ def _label(text: str) -> str:
 
 def read_zendesk(source: Path, options: dict[str, Any]) -> ImportResult:
     intent_of = _intent_reader(options.get("intent_from"))
+    cleaner = MailCleaner.from_option(options.get("languages"))
     tickets = records(read_json(source), "tickets")
     comments_path = Path(options["comments"]) if options.get("comments") else None
     comments = _read_comments(comments_path) if comments_path else {}
@@ -52,7 +53,7 @@ def read_zendesk(source: Path, options: dict[str, Any]) -> ImportResult:
         where = f"{where} (ticket {ticket.get('id', '?')})"
         thread = comments.get(str(ticket.get("id"))) if comments_path else ticket.get("comments")
         try:
-            row_or_reason = _ticket_row(ticket, thread or [], intent_of)
+            row_or_reason = _ticket_row(ticket, thread or [], intent_of, cleaner)
         except UnreadableHtml as exc:
             row_or_reason = str(exc)
         if isinstance(row_or_reason, str):
@@ -64,6 +65,7 @@ def read_zendesk(source: Path, options: dict[str, Any]) -> ImportResult:
         "public comment by anyone else after it; quoted mail, signatures and footers removed from both; "
         "private comments are never read."
     )
+    result.notes.append(cleaner.note())
     return result
 
 
@@ -100,7 +102,9 @@ def _intent_reader(spec: str | None) -> IntentReader:
     )
 
 
-def _ticket_row(ticket: dict[str, Any], thread: Any, intent_of: IntentReader) -> dict[str, Any] | str:
+def _ticket_row(
+    ticket: dict[str, Any], thread: Any, intent_of: IntentReader, cleaner: MailCleaner
+) -> dict[str, Any] | str:
     """The ticket's row, or the reason it cannot be one."""
     requester = ticket.get("requester_id")
     if requester is None:
@@ -121,7 +125,7 @@ def _ticket_row(ticket: dict[str, Any], thread: Any, intent_of: IntentReader) ->
     if not intent:
         return why_not
     row = {"id": str(ticket["id"])} if ticket.get("id") is not None else {}
-    row.update(ticket=clean_message(question), intent=intent, response=clean_message(_body(answer)))
+    row.update(ticket=cleaner.clean(question), intent=intent, response=cleaner.clean(_body(answer)))
     emptied = next((EMPTIED[name] for name in ("ticket", "response") if not row[name]), None)
     if emptied:
         return emptied
@@ -175,13 +179,14 @@ def _read_comments(path: Path) -> dict[str, list[Any]]:
 def read_support_csv(source: Path, options: dict[str, Any]) -> ImportResult:
     table = read_csv(source)
     columns = map_columns(table, options.get("map") or (), FIELDS, REQUIRED, aliases={"reply": "response"})
+    cleaner = MailCleaner.from_option(options.get("languages"))
     result = ImportResult(rows=[])
     for line, cells in table.rows:
         row = {name: cells[column] for name, column in columns.items() if cells[column]}
         reason = next((MISSING[name] for name in REQUIRED if name not in row), None)
         if reason is None:
             try:
-                row.update(ticket=clean_message(row["ticket"]), response=clean_message(row["response"]))
+                row.update(ticket=cleaner.clean(row["ticket"]), response=cleaner.clean(row["response"]))
             except UnreadableHtml as exc:
                 reason = str(exc)
         if reason is None:
@@ -198,10 +203,16 @@ def read_support_csv(source: Path, options: dict[str, Any]) -> ImportResult:
         + "; quoted mail, signatures and footers removed from ticket and response; intents lower-cased "
         "with underscores."
     )
+    result.notes.append(cleaner.note())
     return result
 
 
 MAP_HELP = "field=Column: the CSV column holding a row field (repeatable; default: same-named columns)"
+LANGUAGES = ImportOption(
+    "languages",
+    "comma-separated languages whose quoted-reply headers are cut, e.g. de,fr (English always; "
+    "default: every language whose headers a message contains)",
+)
 importers = (
     Importer(
         "zendesk",
@@ -212,12 +223,13 @@ importers = (
             ImportOption(
                 "comments", "comments in their own JSON/NDJSON file (by ticket id or with ticket_id)"
             ),
+            LANGUAGES,
         ),
     ),
     Importer(
         "csv",
         "a help-desk CSV export, one ticket per row",
         read_support_csv,
-        (ImportOption("map", MAP_HELP, multiple=True),),
+        (ImportOption("map", MAP_HELP, multiple=True), LANGUAGES),
     ),
 )
