@@ -22,6 +22,7 @@ class ImportOption:
     help: str
     default: Any = None
     multiple: bool = False
+    switch: bool = False  # `--name` alone, no value: read as True when given
 
 
 @dataclass(frozen=True)

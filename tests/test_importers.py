@@ -549,3 +549,68 @@ def test_unknown_language_is_one_clear_error(spec: str, tmp_path: Path) -> None:
 def test_english_reply_keeps_lines_that_only_resemble_foreign_headers() -> None:
     text = "Le Creuset pot arrived.\nEl Paso store said to write here.\nOp art print is fine."
     assert MailCleaner().clean(text) == text
+
+
+# -- support: threads ------------------------------------------------------------------------------
+
+THREADS = CORPUS / "zendesk_threads.json"  # ticket 8001: three exchanges, two internal notes
+PRIVATE_NOTES = ("check whether lids are in stock", "lid reserved, order LID-5521")
+
+
+def test_each_agent_reply_becomes_a_row_with_the_thread_before_it(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    flags = ["--intent-from", "tag:intent_", "--out", out, "--model", tiny_model]
+    code, output = prepare("support", "--from", "zendesk", THREADS, *flags)
+    assert code == 0, output
+    assert "19 rows imported" in output and "19 rows valid for scenario 'support'" in output
+    rows = {row["id"]: row for row in rows_of(out)}
+    first, second, third = rows["8001"], rows["8001-2"], rows["8001-3"]
+    assert {row["thread"] for row in (first, second, third)} == {"8001"}
+    assert "history" not in first and len(second["history"]) == 2 and len(third["history"]) == 4
+    assert third["history"][:2] == second["history"]  # the context grows turn by turn, oldest first
+    assert third["history"][2:] == [
+        {"role": "customer", "text": second["ticket"]},
+        {"role": "agent", "text": second["response"]},
+    ]
+    assert second["history"] == [
+        {"role": "customer", "text": first["ticket"]},
+        {"role": "agent", "text": first["response"]},
+    ]
+    # two customer messages before an answer are one turn: signatures gone, the follow-up kept
+    assert second["ticket"] == (
+        "Here it is, the crack runs along the rim. Write to [EMAIL] if you need more.\n\n"
+        "Also, can I still use the jug in the meantime?"
+    )  # redacted in the history too, which repeats it:
+    assert "ola.nowak" not in out.read_text(encoding="utf-8") and "2 email" in output
+    assert third["ticket"] == "Great. When will it arrive?" and third["response"].startswith("It is booked")
+    assert not any(note in out.read_text(encoding="utf-8") for note in PRIVATE_NOTES)
+
+
+def test_first_reply_only_and_private_notes(tiny_model: Path, tmp_path: Path) -> None:
+    first_only = read_zendesk(THREADS, {"intent_from": "tag:intent_", "first_reply_only": True})
+    assert [row["id"] for row in first_only.rows] == [str(i) for i in range(8001, 8013)]
+    assert not any("history" in row for row in first_only.rows)
+    out = tmp_path / "rows.jsonl"
+    flags = ["--intent-from", "tag:intent_", "--out", out, "--model", tiny_model]
+    code, output = prepare(
+        "support", "--from", "zendesk", THREADS, *flags, "--first-reply-only", "--include-private"
+    )
+    assert code == 0, output
+    assert "12 rows imported" in output and "a row for the first reply" in output
+    text = out.read_text(encoding="utf-8")
+    assert PRIVATE_NOTES[0] in text  # asked for: the note is the agent's first turn, joined to the reply
+    assert PRIVATE_NOTES[1] not in text  # it comes after the first reply
+    code, output = prepare("support", "--from", "zendesk", THREADS, *flags)
+    assert code == 0, output
+    assert not any(note in out.read_text(encoding="utf-8") for note in PRIVATE_NOTES)
+    assert "private comments are never read" in output
+
+
+def test_switches_take_no_value(tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare(
+        "support", "--from", "csv", HELPDESK_CSV, *CSV_MAPS, "--first-reply-only", "--out", out
+    )
+    assert code == 2 and "--first-reply-only is an option of --from zendesk, not of --from csv" in output
+    code, output = prepare("support", "--from", "zendesk", THREADS, "--first-reply-only", "yes", "--out", out)
+    assert code == 2 and "Traceback" not in output and not out.exists()

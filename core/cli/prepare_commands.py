@@ -49,7 +49,11 @@ def prepare_for(scenario: Scenario) -> click.Command:
                 f"Nothing was written to {out}. Fix the source or the options and run prepare again.",
             )
         if config["data"]["redact"]:  # the rows file is shared and kept: private values never reach it
-            fields = scenario.free_text_fields
+            fields = tuple(  # text fields always; a nested one (a thread's history) when rows hold it
+                f.name
+                for f in scenario.fields
+                if f.free_text and (f.type is str or any(f.name in row for row in result.rows))
+            )
             counts = redaction.redact_rows(result.rows, fields)
             found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none found"
             click.echo(f"redacted before writing ({', '.join(fields)}): {found}; --no-redact keeps them raw")
@@ -104,17 +108,18 @@ def _import_flags(scenario: Scenario) -> dict[str, tuple[click.Option, dict[str,
             declared[option.name][importer.kind] = option
     flags = {}
     for name, by_kind in declared.items():
-        if len({option.multiple for option in by_kind.values()}) > 1:
+        if len({(option.multiple, option.switch) for option in by_kind.values()}) > 1:
             raise RegistryError(
-                f"scenario '{scenario.name}': importers {', '.join(by_kind)} declare --{name} both as a "
-                "repeatable and a single flag; make them agree."
+                f"scenario '{scenario.name}': importers {', '.join(by_kind)} declare --{name} in different "
+                "ways (repeatable, single or switch); make them agree."
             )
         text = "; ".join(
             f"{kind}: {o.help}" + (f" (default: {o.default})" if o.default is not None else "")
             for kind, o in by_kind.items()
         )
-        multiple = next(iter(by_kind.values())).multiple
-        flag = click.Option([f"--{name}", _dest(name)], multiple=multiple, default=None, help=text)
+        first = next(iter(by_kind.values()))
+        kind = {"is_flag": True, "default": False} if first.switch else {"default": None}
+        flag = click.Option([f"--{name}", _dest(name)], multiple=first.multiple, help=text, **kind)
         flags[name] = (flag, by_kind)
     return flags
 
@@ -126,7 +131,7 @@ def _options_for(
     options = {}
     for name, (_, by_kind) in flags.items():
         value = kwargs[_dest(name)]
-        given = value not in (None, ())
+        given = value not in (None, (), False)  # False: a switch left off
         if importer.kind in by_kind:
             options[name.replace("-", "_")] = value if given else by_kind[importer.kind].default
         elif given:
