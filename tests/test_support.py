@@ -164,7 +164,10 @@ def test_a_rows_history_becomes_earlier_chat_turns(context) -> None:
     ("history", "message"),
     [
         ("hello", "field 'history': expected list, got str 'hello'"),
-        ([{"role": "customer"}], "field 'history[0]': expected an object with role and text, got ['role']"),
+        (
+            [{"role": "customer"}],
+            "field 'history[0]': expected an object with role and text, got keys ['role']",
+        ),
         (["hi"], "field 'history[0]': expected an object with role and text, got str"),
         (
             [{"role": "agent", "text": "Hi"}, {"role": "customer", "text": "Yo"}],
