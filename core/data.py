@@ -331,36 +331,50 @@ def split(
     """Seeded split into (kept, held_out, stratified); stratified by label when every label has two rows
     or more and each side can hold one row of every label (the caller says when it is not).
 
-    A held-out row whose key (see Scenario.split_key) is shared by a kept row moves to the kept side,
-    so no held-out answer is also a training target.
+    Rows sharing a key (see Scenario.split_key), such as the rows of one ticket thread, are drawn as
+    one unit, so none is held out while another is trained on; `size` then counts units (a row without
+    a key is a unit of its own, so ungrouped rows split exactly as rows).
     """
     from sklearn.model_selection import train_test_split
 
-    n_out = _count(size, len(rows))
+    units = _units(rows, keys or [None] * len(rows))
+    n_out = _count(size, len(units))
     if n_out == 0:
         return list(rows), [], False
-    if n_out >= len(rows):
+    if n_out >= len(units):
+        counted = "rows" if len(units) == len(rows) else f"groups of rows ({len(rows)} rows)"
         raise DataError(
             [
                 DataIssue(
                     "(split)",
                     None,
                     None,
-                    f"cannot hold out {n_out} of {len(rows)} rows",
+                    f"cannot hold out {n_out} of {len(units)} {counted}",
                     "Give more rows or a smaller test/validation size.",
                 )
             ]
         )
-    labels = [row[label_field] for row in rows] if label_field else None
+    labels = [unit[0][label_field] for unit in units] if label_field else None
     stratify = None
     if labels is not None:
         counts = Counter(labels)
-        if min(counts.values()) >= 2 and n_out >= len(counts) and len(rows) - n_out >= len(counts):
+        if min(counts.values()) >= 2 and n_out >= len(counts) and len(units) - n_out >= len(counts):
             stratify = labels
-    kept, held = train_test_split(list(rows), test_size=n_out, random_state=seed, stratify=stratify)
-    if keys:
-        key_of = {id(row): key for row, key in zip(rows, keys, strict=True)}
-        taken = {key_of[id(row)] for row in kept} - {None}
-        kept += [row for row in held if key_of[id(row)] in taken]
-        held = [row for row in held if key_of[id(row)] not in taken]
-    return kept, held, stratify is not None
+    kept, held = train_test_split(units, test_size=n_out, random_state=seed, stratify=stratify)
+    kept_rows, held_rows = ([row for unit in side for row in unit] for side in (kept, held))
+    return kept_rows, held_rows, stratify is not None
+
+
+def _units(rows: list[dict[str, Any]], keys: list[str | None]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by key, in order of first appearance; a row without a key stands alone."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    units: list[list[dict[str, Any]]] = []
+    for row, key in zip(rows, keys, strict=True):
+        if key is None:
+            units.append([row])
+        elif key in by_key:
+            by_key[key].append(row)
+        else:
+            by_key[key] = [row]
+            units.append(by_key[key])
+    return units

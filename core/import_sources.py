@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,15 @@ from .csv_table import CsvTable
 from .errors import ConfigError, DataError, DataIssue, data_error
 
 HTML_TAG = re.compile(r"<(p|div|br|html|body|span|table|a|b|strong|em|i|ul|ol|li|h[1-6])\b[^>]*>", re.I)
+START_TAG = re.compile(r"<[A-Za-z]")
+# markdownify 1.2 converts recursively, about three frames per element level: 329 levels exhaust
+# Python's default limit of 1000. 200 leaves room for the caller's frames and is deeper than mail
+# clients nest quoted replies or page builders nest their layouts.
+MAX_HTML_DEPTH = 200
+
+
+class UnreadableHtml(ValueError):
+    """HTML that cannot be turned into text; importers skip its record with this message as reason."""
 
 
 def require_file(path: Path) -> None:
@@ -174,10 +184,14 @@ def looks_like_html(text: str) -> bool:
 
 
 def html_to_text(html: str) -> str:
-    """Readable text with Markdown headings and lists (what content rules check); links keep their words."""
+    """Readable text with Markdown headings and lists (what content rules check); links keep their words.
+
+    Raises UnreadableHtml when elements nest deeper than MAX_HTML_DEPTH, checked before parsing.
+    """
     from bs4 import BeautifulSoup
     from markdownify import MarkdownConverter
 
+    _check_depth(html)
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["head", "script", "style", "template"]):
         tag.decompose()
@@ -191,3 +205,44 @@ def html_to_text(html: str) -> str:
     text = converter.convert_soup(soup).replace("\xa0", " ")
     text = "\n".join(line.rstrip() for line in text.splitlines())
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _check_depth(html: str) -> None:
+    """Refuse HTML nested deeper than MAX_HTML_DEPTH, measured the way BeautifulSoup's html.parser builds
+    its tree (void elements hold nothing; an end tag closes up to its open element; unclosed ones nest).
+
+    Measured with the stdlib tokenizer, which keeps no stack of its own and stops at the first level too
+    deep, so a 100,000-level record is refused in milliseconds instead of parsed for seconds and then
+    overflowing the stack in markdownify.
+    """
+    from html.parser import HTMLParser
+
+    from bs4.builder import HTMLTreeBuilder
+
+    if len(START_TAG.findall(html)) <= MAX_HTML_DEPTH:  # fewer tags than the limit: nothing to measure
+        return
+    void = HTMLTreeBuilder.DEFAULT_EMPTY_ELEMENT_TAGS
+    open_tags: list[str] = []
+    open_count: Counter[str] = Counter()
+
+    class DepthMeter(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in void:
+                return
+            open_tags.append(tag)
+            open_count[tag] += 1
+            if len(open_tags) > MAX_HTML_DEPTH:
+                raise UnreadableHtml(f"HTML nested more than {MAX_HTML_DEPTH} elements deep")
+
+        def handle_endtag(self, tag: str) -> None:
+            if not open_count[tag]:
+                return  # an end tag without its start tag is ignored, as the parser does
+            while True:
+                closed = open_tags.pop()
+                open_count[closed] -= 1
+                if closed == tag:
+                    return
+
+    meter = DepthMeter(convert_charrefs=False)
+    meter.feed(html)
+    meter.close()

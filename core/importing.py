@@ -20,12 +20,9 @@ class ImportOption:
 
     name: str  # flag without dashes, e.g. "intent-from"; read as options["intent_from"]
     help: str
-    default: Any = None  # a bool default makes the flag a switch: `--name` alone, no value
+    default: Any = None
     multiple: bool = False
-
-    @property
-    def switch(self) -> bool:
-        return isinstance(self.default, bool)
+    switch: bool = False  # `--name` alone, no value: read as True when given
 
 
 @dataclass(frozen=True)

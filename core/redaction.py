@@ -15,6 +15,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 _AT = r"\s*(?:\[at\]|\(at\)|\{at\}|<at>|\bat\b)\s*"
@@ -150,12 +151,23 @@ def _count(counts: Counter[str] | None, kind: str, placeholder: str) -> str:
 
 
 def redact_rows(rows: list[dict], fields: tuple[str, ...]) -> Counter[str]:
-    """Redact the given free-text fields of every row in place; return counts by type."""
+    """Redact the given free-text fields of every row in place, and the text inside those that hold
+    lists or objects (e.g. a thread's earlier turns); return counts by type."""
     counts: Counter[str] = Counter()
+
+    def redacted(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value, counts)
+        if isinstance(value, list):
+            return [redacted(item) for item in value]
+        if isinstance(value, dict):
+            return {key: redacted(item) for key, item in value.items()}
+        return value
+
     for row in rows:
         for field in fields:
-            if isinstance(row.get(field), str):
-                row[field] = redact(row[field], counts)
+            if field in row:
+                row[field] = redacted(row[field])
     return counts
 
 

@@ -127,16 +127,20 @@ class PromptTemplate:
             sha256=hashlib.sha256(text.encode()).hexdigest(),
         )
 
-    def render_prompt(self, **values: Any) -> list[dict[str, str]]:
-        """The chat messages alone: what `scenario generate` needs for a row without a target."""
+    def render_prompt(self, earlier: Sequence[dict[str, str]] = (), /, **values: Any) -> list[dict[str, str]]:
+        """The chat messages alone: what `scenario generate` needs for a row without a target.
+
+        `earlier` are a conversation's earlier turns, placed between the system and the final user message.
+        """
         return [
             {"role": "system", "content": self.system.render(**values).strip()},
+            *earlier,
             {"role": "user", "content": self.user.render(**values).strip()},
         ]
 
-    def render(self, **values: Any) -> Example:
+    def render(self, earlier: Sequence[dict[str, str]] = (), /, **values: Any) -> Example:
         return Example(
-            prompt=self.render_prompt(**values), completion=self.completion.render(**values).strip()
+            prompt=self.render_prompt(earlier, **values), completion=self.completion.render(**values).strip()
         )
 
 
@@ -215,13 +219,20 @@ class Scenario:
         """The template's variables for one row; target fields may be absent (see `prompt`)."""
         raise NotImplementedError
 
+    def earlier_turns(self, row: dict[str, Any], context: Any) -> list[dict[str, str]]:
+        """Chat messages of the conversation before the row's own input (e.g. a ticket thread's earlier
+        user and assistant turns), so a multi-turn row is trained and evaluated as a conversation."""
+        return []
+
     def format(self, row: dict[str, Any], context: Any) -> Example:
         """Prompt and target completion of a full row: used for training and evaluation alike."""
-        return self.template_for(row).render(**self.values(row, context))
+        return self.template_for(row).render(self.earlier_turns(row, context), **self.values(row, context))
 
     def prompt(self, row: dict[str, Any], context: Any) -> list[dict[str, str]]:
         """Prompt messages alone, for rows without a target (`scenario generate`, `chat`)."""
-        return self.template_for(row).render_prompt(**self.values(row, context))
+        return self.template_for(row).render_prompt(
+            self.earlier_turns(row, context), **self.values(row, context)
+        )
 
     def max_new_tokens(self, row: dict[str, Any], context: Any, default: int) -> int:
         """Generation budget for one row (e.g. a tweet needs fewer tokens than a blog post)."""

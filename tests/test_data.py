@@ -115,9 +115,13 @@ def test_rows_sharing_a_split_key_stay_on_one_side(support_rows: list[dict]) -> 
     key_of = {row["id"]: key for row, key in zip(rows, keys, strict=True)}
     kept_keys = {key_of[r["id"]] for r in kept} - {None}
     assert not kept_keys & {key_of[r["id"]] for r in held}  # no group on both sides
-    assert len(kept) + len(held) == 100 and held
-    plain_kept, plain_held, _ = data.split(rows, 0.2, 42, "intent")
-    assert {r["id"] for r in held} <= {r["id"] for r in plain_held}  # only moves rows to the kept side
+    assert len(kept) + len(held) == 100
+    assert len(held) >= 14  # 14 of the 70 units (ten groups, sixty single rows) are held out whole
+    threads = [f"thread{i // 3}" for i in range(90)] + [None] * 10  # thirty threads of three rows
+    kept, held, _ = data.split(rows, 0.2, 42, "intent", threads)
+    key_of = {row["id"]: key for row, key in zip(rows, threads, strict=True)}
+    assert not {key_of[r["id"]] for r in kept} & {key_of[r["id"]] for r in held} - {None}
+    assert 15 <= len(held) <= 25  # whole threads held out, not emptied by moving rows back
 
 
 # -- CSV: one reader for validate, run and prepare (core/csv_table.py) -----------------------------
@@ -272,3 +276,10 @@ def test_csv_cells_take_the_schema_types_and_round_trip(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("false", "maybe", 1))
     with pytest.raises(DataError, match=r"t.csv:2 field 'runnable': expected true/false, got str 'maybe'"):
         data.load(path, code_scenario)
+
+
+def test_ungrouped_rows_split_as_before(support_rows: list[dict]) -> None:
+    rows = support_rows[:100]
+    plain = data.split(rows, 0.2, 42, "intent")
+    assert data.split(rows, 0.2, 42, "intent", [None] * 100) == plain
+    assert data.split(rows, 0.2, 42, "intent", [f"own{i}" for i in range(100)]) == plain

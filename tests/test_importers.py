@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,10 @@ from click.testing import CliRunner
 
 from scenario_pack.core import data
 from scenario_pack.core.cli import cli
+from scenario_pack.core.import_sources import UnreadableHtml, html_to_text
 from scenario_pack.scenarios.support import scenario as support_scenario
 from scenario_pack.scenarios.support.importers import read_zendesk
-from scenario_pack.scenarios.support.mail_cleaning import clean_message
+from scenario_pack.scenarios.support.mail_cleaning import MailCleaner
 from tests.conftest import ROOT
 from tests.test_registry import fake_entry_points
 
@@ -374,7 +377,7 @@ OUTLOOK = "From: Shop <a@b.com>\nSent: Monday, March 2\nTo: me\nSubject: Order"
     ],
 )
 def test_clean_message(raw: str, clean: str) -> None:
-    assert clean_message(raw) == clean
+    assert MailCleaner().clean(raw) == clean
 
 
 @pytest.mark.parametrize(
@@ -386,7 +389,7 @@ def test_clean_message(raw: str, clean: str) -> None:
     ],
 )
 def test_clean_message_keeps_what_only_looks_like_a_signature(kept: str) -> None:
-    assert clean_message(kept) == kept
+    assert MailCleaner().clean(kept) == kept
 
 
 def test_prepare_writes_rows_already_redacted_unless_told_not_to(tiny_model: Path, tmp_path: Path) -> None:
@@ -517,3 +520,204 @@ def test_out_never_replaces_the_source(tmp_path: Path) -> None:
     )
     assert code == 2 and "is also an input of this command" in output
     assert export.read_bytes() == HELPDESK_CSV.read_bytes()
+
+
+# -- hostile HTML ----------------------------------------------------------------------------------
+
+DEEP = 100_000  # levels of <div>: markdownify recursed until Python's stack ran out
+DEEP_HTML = "<div>" * DEEP + "Where is my order?" + "</div>" * DEEP
+DEEP_REASON = "HTML nested more than 200 elements deep"
+
+
+def test_deeply_nested_html_ticket_is_skipped_not_fatal(tiny_model: Path, tmp_path: Path) -> None:
+    export = json.loads(ZENDESK.read_text(encoding="utf-8"))
+    deep = {**export["tickets"][1], "id": 6001}
+    deep["comments"] = [{**deep["comments"][0], "body": None, "html_body": DEEP_HTML}, deep["comments"][1]]
+    export["tickets"].insert(3, deep)
+    source = tmp_path / "tickets.json"
+    source.write_text(json.dumps(export), encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    flags = ["--intent-from", "tag:intent_", "--out", out, "--model", tiny_model]
+    code, output = prepare("support", "--from", "zendesk", source, *flags)
+    assert code == 0, output
+    assert "Traceback" not in output and "RecursionError" not in output
+    assert skip_lines(output)[DEEP_REASON] == 1
+    assert "tickets.json record 4 (ticket 6001)" in output  # the example names the record
+    assert len(rows_of(out)) == 15 and "6001" not in {row["id"] for row in rows_of(out)}
+
+
+def test_deeply_nested_html_cell_is_skipped_not_fatal(tiny_model: Path, tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    text = HELPDESK_CSV.read_text(encoding="utf-8")
+    deep = "<div>" * 10_000 + "Where is it?" + "</div>" * 10_000  # a CSV cell holds at most 128 KiB
+    export.write_text(text + f'HD-999,2026-02-09 10:00,Deep,"{deep}",On its way.,order_status,Email,new\n')
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare("support", "--from", "csv", export, *CSV_MAPS, "--out", out, "--model", tiny_model)
+    assert code == 0 and "Traceback" not in output and skip_lines(output)[DEEP_REASON] == 1
+    last_line = text.count("\n") + 1
+    assert f"export.csv line {last_line}" in output and "15 rows imported" in output
+
+
+def test_deeply_nested_html_post_is_skipped_not_fatal(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    shutil.copytree(POSTS, folder)
+    (folder / "deep.html").write_text(f"---\ntitle: Deep\n---\n<p>Intro</p>{DEEP_HTML}\n", encoding="utf-8")
+    code, output = prepare(
+        "content", "--from", "folder", folder, "--out", tmp_path / "posts.jsonl", "--off-brand", OFF_BRAND,
+        "--model", tiny_model,
+    )  # fmt: skip
+    assert code == 0 and "Traceback" not in output
+    assert skip_lines(output)[DEEP_REASON] == 1 and "deep.html" in output
+    assert "8 rows imported" in output
+
+
+def test_deep_html_is_refused_before_it_is_parsed() -> None:
+    started = time.perf_counter()
+    with pytest.raises(UnreadableHtml, match=DEEP_REASON):
+        html_to_text(DEEP_HTML)
+    assert time.perf_counter() - started < 1  # parsing it whole took BeautifulSoup 11 s
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>a" * 300 + "b",  # unclosed paragraphs nest in the parsed tree, so they count as levels
+        "<section><!-- </section> -->" * 300,  # an end tag inside a comment closes nothing
+    ],
+)
+def test_html_too_deep_as_the_tree_is_built(html: str) -> None:
+    with pytest.raises(UnreadableHtml, match=DEEP_REASON):
+        html_to_text(html)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<div>" * 150 + "kept" + "</div>" * 150, "kept"),  # deep, but within the limit
+        ("<br>" * 500 + "<img src=x>" * 500 + "kept", "kept"),  # void elements hold nothing
+        ("</span>" * 500 + "<div>" * 150 + "kept", "kept"),  # stray end tags close nothing
+        ("<ul>" + "<li>item</li>" * 1000 + "</ul>", "\n".join(["- item"] * 1000)),  # many, side by side
+    ],
+)
+def test_html_within_the_depth_limit_is_converted(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+# -- quoted mail in other languages ----------------------------------------------------------------
+
+LANGUAGES_CSV = CORPUS / "helpdesk_languages.csv"  # one quoted reply per language and mail client
+NEW_TEXT = {
+    "ML-1": "Meine Bestellung BN-7001 ist noch nicht angekommen. Wo ist sie?",  # de, Gmail
+    "ML-2": "Ich möchte den Wasserkocher zurückgeben, er ist zu laut.",  # de, Outlook
+    "ML-3": "Ma commande BN-7003 n'est toujours pas arrivée, pouvez-vous vérifier ?",  # fr, Gmail
+    "ML-4": "Je voudrais renvoyer le grille-pain, il ne chauffe pas.",  # fr, Outlook
+    "ML-5": "Mi pedido BN-7005 todavía no ha llegado.",
+    "ML-6": "Vorrei restituire il frullatore, è arrivato rotto.",
+    "ML-7": "Mijn bestelling BN-7007 is nog niet bezorgd.",
+    "ML-8": "Quero devolver a torradeira, não funciona.",
+}
+
+
+def test_quoted_replies_in_other_languages_are_cut(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    maps = ["--map", "id=Ticket ID", *CSV_MAPS]
+    code, output = prepare(
+        "support", "--from", "csv", LANGUAGES_CSV, *maps, "--out", out, "--model", tiny_model
+    )
+    assert code == 0, output
+    assert {row["id"]: row["ticket"] for row in rows_of(out)} == NEW_TEXT
+    assert "messages with such headers, by language: de 2, es 1, fr 2, it 1, nl 1, pt 1." in output
+
+
+def test_languages_option_chooses_the_headers_cut(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    maps = ["--map", "id=Ticket ID", *CSV_MAPS, "--languages", "DE, pt"]
+    code, output = prepare(
+        "support", "--from", "csv", LANGUAGES_CSV, *maps, "--out", out, "--model", tiny_model
+    )
+    assert code == 0, output
+    tickets = {row["id"]: row["ticket"] for row in rows_of(out)}
+    assert tickets["ML-1"] == NEW_TEXT["ML-1"] and tickets["ML-8"] == NEW_TEXT["ML-8"]
+    assert "a écrit :" in tickets["ML-3"]  # French was not chosen: its header stays
+    assert "quoted mail cut at reply headers in en, de, pt" in output
+
+
+@pytest.mark.parametrize("spec", ["de,xx", ",", "german"])
+def test_unknown_language_is_one_clear_error(spec: str, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare(
+        "support", "--from", "csv", LANGUAGES_CSV, *CSV_MAPS, "--languages", spec, "--out", out
+    )
+    assert code == 2 and f"--languages {spec!r}: no reply headers known for" in output
+    assert "Give comma-separated codes from: cs, da, de, en, es, fr, it, ja, ko, nl, pl, pt, sv, zh" in output
+    assert "Traceback" not in output and not out.exists()
+
+
+def test_english_reply_keeps_lines_that_only_resemble_foreign_headers() -> None:
+    text = "Le Creuset pot arrived.\nEl Paso store said to write here.\nOp art print is fine."
+    assert MailCleaner().clean(text) == text
+
+
+# -- support: threads ------------------------------------------------------------------------------
+
+THREADS = CORPUS / "zendesk_threads.json"  # ticket 8001: three exchanges, two internal notes
+PRIVATE_NOTES = ("check whether lids are in stock", "lid reserved, order LID-5521")
+
+
+def test_each_agent_reply_becomes_a_row_with_the_thread_before_it(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    flags = ["--intent-from", "tag:intent_", "--out", out, "--model", tiny_model]
+    code, output = prepare("support", "--from", "zendesk", THREADS, *flags)
+    assert code == 0, output
+    assert "19 rows imported" in output and "19 rows valid for scenario 'support'" in output
+    rows = {row["id"]: row for row in rows_of(out)}
+    first, second, third = rows["8001"], rows["8001-2"], rows["8001-3"]
+    assert {row["thread"] for row in (first, second, third)} == {"8001"}
+    assert "history" not in first and len(second["history"]) == 2 and len(third["history"]) == 4
+    assert third["history"][:2] == second["history"]  # the context grows turn by turn, oldest first
+    assert third["history"][2:] == [
+        {"role": "customer", "text": second["ticket"]},
+        {"role": "agent", "text": second["response"]},
+    ]
+    assert second["history"] == [
+        {"role": "customer", "text": first["ticket"]},
+        {"role": "agent", "text": first["response"]},
+    ]
+    # two customer messages before an answer are one turn: signatures gone, the follow-up kept
+    assert second["ticket"] == (
+        "Here it is, the crack runs along the rim. Write to [EMAIL] if you need more.\n\n"
+        "Also, can I still use the jug in the meantime?"
+    )  # redacted in the history too, which repeats it:
+    assert "ola.nowak" not in out.read_text(encoding="utf-8") and "2 email" in output
+    assert third["ticket"] == "Great. When will it arrive?" and third["response"].startswith("It is booked")
+    assert not any(note in out.read_text(encoding="utf-8") for note in PRIVATE_NOTES)
+
+
+def test_first_reply_only_and_private_notes(tiny_model: Path, tmp_path: Path) -> None:
+    first_only = read_zendesk(THREADS, {"intent_from": "tag:intent_", "first_reply_only": True})
+    assert [row["id"] for row in first_only.rows] == [str(i) for i in range(8001, 8013)]
+    assert not any("history" in row for row in first_only.rows)
+    out = tmp_path / "rows.jsonl"
+    flags = ["--intent-from", "tag:intent_", "--out", out, "--model", tiny_model]
+    code, output = prepare(
+        "support", "--from", "zendesk", THREADS, *flags, "--first-reply-only", "--include-private"
+    )
+    assert code == 0, output
+    assert "12 rows imported" in output and "a row for the first reply" in output
+    text = out.read_text(encoding="utf-8")
+    assert PRIVATE_NOTES[0] in text  # asked for: the note is the agent's first turn, joined to the reply
+    assert PRIVATE_NOTES[1] not in text  # it comes after the first reply
+    code, output = prepare("support", "--from", "zendesk", THREADS, *flags)
+    assert code == 0, output
+    assert not any(note in out.read_text(encoding="utf-8") for note in PRIVATE_NOTES)
+    assert "private comments are never read" in output
+
+
+def test_switches_take_no_value(tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    code, output = prepare(
+        "support", "--from", "csv", HELPDESK_CSV, *CSV_MAPS, "--first-reply-only", "--out", out
+    )
+    assert code == 2 and "--first-reply-only is an option of --from zendesk, not of --from csv" in output
+    code, output = prepare("support", "--from", "zendesk", THREADS, "--first-reply-only", "yes", "--out", out)
+    assert code == 2 and "Traceback" not in output and not out.exists()

@@ -1,12 +1,14 @@
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from scenario_pack.core import registry
+from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import DataError
 from scenario_pack.core.scenario import Scored
 from scenario_pack.scenarios.support import grounded, retrieval
-from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS
+from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS, write_jsonl
 
 SUPPORT = registry.load("support")
 SETTINGS = {"docs": None, "top_k": 1, "passage_words": 60, "automation_rouge": 0.3}
@@ -126,3 +128,65 @@ def test_sample_data_is_broad_and_grounded(support_rows: list[dict]) -> None:
     context = SUPPORT.build_context(support_rows, SETTINGS, SUPPORT_DATA)
     share = sum(grounded(r["response"], SUPPORT.passages(r, context), r["ticket"]) for r in support_rows)
     assert share / len(support_rows) > 0.5  # the agents' own replies mostly use the retrieved docs
+
+
+THREAD_ROW = {
+    "ticket": "Great. When will it arrive?",
+    "intent": "return_request",
+    "response": "It is booked for delivery on Thursday.",
+    "subject": "Lid cracked",
+    "history": [
+        {"role": "customer", "text": "The lid arrived cracked. Can I get a new one?"},
+        {"role": "agent", "text": "Sorry! Could you send a photo?"},
+        {"role": "customer", "text": "Here it is."},
+        {"role": "agent", "text": "Thanks, a new lid ships today."},
+    ],
+}
+
+
+def test_a_rows_history_becomes_earlier_chat_turns(context) -> None:
+    example = SUPPORT.format(THREAD_ROW, context)
+    assert [m["role"] for m in example.prompt] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert [m["content"] for m in example.prompt[1:5]] == [
+        "Ticket: The lid arrived cracked. Can I get a new one?",
+        "Intent: return_request\nReply: Sorry! Could you send a photo?",
+        "Ticket: Here it is.",
+        "Intent: return_request\nReply: Thanks, a new lid ships today.",
+    ]
+    assert example.prompt[-1]["content"].endswith("Ticket (Lid cracked): Great. When will it arrive?")
+    assert example.completion == "Intent: return_request\nReply: It is booked for delivery on Thursday."
+    assert SUPPORT.prompt(THREAD_ROW, context) == example.prompt  # generation sees the same turns
+    without = {k: v for k, v in THREAD_ROW.items() if k != "history"}
+    assert SUPPORT.format(without, context).prompt == [example.prompt[0], example.prompt[-1]]
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        ("hello", "field 'history': expected list, got str 'hello'"),
+        (
+            [{"role": "customer"}],
+            "field 'history[0]': expected an object with role and text, got keys ['role']",
+        ),
+        (["hi"], "field 'history[0]': expected an object with role and text, got str"),
+        (
+            [{"role": "agent", "text": "Hi"}, {"role": "customer", "text": "Yo"}],
+            "field 'history[0].role': is 'agent', expected 'customer': turns alternate, the customer's first",
+        ),
+        (
+            [{"role": "customer", "text": "Hi"}, {"role": "agent", "text": " "}],
+            "field 'history[1].text': expected text, got ' '. Give the turn's text.",
+        ),
+        (
+            [{"role": "customer", "text": "Hi"}],
+            "field 'history': ends with a customer turn (history[0]). End it with the agent's reply",
+        ),
+    ],
+)
+def test_a_malformed_history_is_one_clear_error(history, message: str, support_rows, tmp_path: Path) -> None:
+    rows = [dict(row) for row in support_rows]
+    rows[2]["history"] = history
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
+    result = CliRunner().invoke(cli, ["validate", "support", "--data", str(data)])
+    assert result.exit_code == 2 and f"{data}:3 {message}" in result.output
+    assert "Traceback" not in result.output

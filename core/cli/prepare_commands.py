@@ -50,7 +50,11 @@ def prepare_for(scenario: Scenario) -> click.Command:
                 f"Nothing was written to {out}. Fix the source or the options and run prepare again.",
             )
         if config["data"]["redact"]:  # the rows file is shared and kept: private values never reach it
-            fields = scenario.free_text_fields
+            fields = tuple(  # text fields always; a nested one (a thread's history) when rows hold it
+                f.name
+                for f in scenario.fields
+                if f.free_text and (f.type is str or any(f.name in row for row in result.rows))
+            )
             counts = redaction.redact_rows(result.rows, fields)
             found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none found"
             click.echo(f"redacted before writing ({', '.join(fields)}): {found}; --no-redact keeps them raw")

@@ -228,7 +228,7 @@ REPO = Importer(
         ImportOption(
             "include-private",
             "also turn documented private helpers (names starting with _) into tasks",
-            default=False,
+            switch=True,
         ),
     ),
 )

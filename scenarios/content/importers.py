@@ -16,7 +16,13 @@ from typing import Any
 
 from scenario_pack.core.csv_table import CsvTable, read_csv
 from scenario_pack.core.errors import ConfigError, DataError, DataIssue, data_error
-from scenario_pack.core.import_sources import html_to_text, map_columns, read_text, require_dir
+from scenario_pack.core.import_sources import (
+    UnreadableHtml,
+    html_to_text,
+    map_columns,
+    read_text,
+    require_dir,
+)
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 
 from . import rules
@@ -62,7 +68,11 @@ def read_folder(source: Path, options: dict[str, Any]) -> ImportResult:
             )
             continue
         meta = post.metadata
-        body = html_to_text(post.content) if markup == "html" else post.content.strip()
+        try:
+            body = html_to_text(post.content) if markup == "html" else post.content.strip()
+        except UnreadableHtml as exc:
+            result.skipped.append(Skip(str(exc), where))
+            continue
         kind = str(meta.get("type") or options.get("type") or "blog").strip().lower()
         row: dict[str, Any] = {
             "id": str(meta.get("id") or Path(where).with_suffix("").as_posix()),

@@ -24,6 +24,8 @@ from . import retrieval
 from .importers import importers
 
 UNKNOWN = "unknown"
+ROLES = ("customer", "agent")  # a thread's turns, alternating
+TURN_FIX = 'Give each turn as {"role": "customer" or "agent", "text": "..."}.'
 INTENT_LINE = re.compile(r"^\W*intent\W*[:=\-]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 REPLY_MARK = re.compile(r"^\W*(reply|response|answer)\W*?[:=\-]\**\s*", re.IGNORECASE | re.MULTILINE)
 
@@ -62,6 +64,57 @@ def grounded(reply: str, passages: Sequence[retrieval.Passage], ticket: str) -> 
 
 
 class SupportScenario(Scenario):
+    def check_row(self, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """A thread's earlier turns alternate, customer first, and end with the agent's reply (the row's
+        ticket is the customer's next message), so every chat template can render them."""
+        history = row.get("history") or []
+        for i, turn in enumerate(history):
+            where, role = f"history[{i}]", ROLES[i % 2]
+            if not isinstance(turn, dict) or not {"role", "text"} <= set(turn):  # other keys are ignored
+                got = f"keys {sorted(turn)}" if isinstance(turn, dict) else type(turn).__name__
+                return [(where, f"expected an object with role and text, got {got}", TURN_FIX)]
+            if turn["role"] != role:
+                return [
+                    (
+                        f"{where}.role",
+                        f"is {turn['role']!r}, expected {role!r}: turns alternate, the customer's first",
+                        "Join consecutive turns of one side into one, or fix the role.",
+                    )
+                ]
+            if not isinstance(turn["text"], str) or not turn["text"].strip():
+                return [(f"{where}.text", f"expected text, got {turn['text']!r}", "Give the turn's text.")]
+        if len(history) % 2:
+            return [
+                (
+                    "history",
+                    f"ends with a customer turn (history[{len(history) - 1}])",
+                    "End it with the agent's reply: the customer's next message is the row's ticket.",
+                )
+            ]
+        return []
+
+    def split_key(self, row: dict[str, Any]) -> str | None:
+        """Rows of one thread share its earlier turns: all stay on one side, so no test row's context
+        was a training target."""
+        return row.get("thread")
+
+    def earlier_turns(self, row: dict[str, Any], context: SupportContext) -> list[dict[str, str]]:
+        """The thread's earlier turns as chat messages, the customer's rendered as a ticket (without docs)
+        and the agent's as an answer, so the conversation reads as the final turn and its answer do."""
+        template = self.template_for(row)
+        common = {"intents": context.intents, "docs": [], "subject": "", "intent": row.get("intent")}
+        messages = []
+        for turn in row.get("history") or []:
+            text = turn["text"].strip()
+            if turn["role"] == "customer":
+                content = template.user.render(**common, ticket=text, response="")
+            else:
+                content = template.completion.render(**common, ticket="", response=text)
+            messages.append(
+                {"role": "user" if turn["role"] == "customer" else "assistant", "content": content.strip()}
+            )
+        return messages
+
     def query(self, row: dict[str, Any]) -> str:
         return f"{row.get('subject') or ''} {row['ticket']}".strip()
 
@@ -213,6 +266,14 @@ scenario = SupportScenario(
         Field("product", str, "product the ticket is about", required=False, nonempty=False),
         Field("channel", str, "email, chat, web_form, social, ...", required=False, nonempty=False),
         Field("customer_segment", str, "e.g. new, returning, plus", required=False, nonempty=False),
+        Field(
+            "history",
+            list,
+            'the thread before the ticket, oldest first: [{"role": "customer" or "agent", "text": ...}]',
+            required=False,
+            free_text=True,
+        ),
+        Field("thread", str, "the thread's id: its rows stay on one side of every split", required=False),
     ),
     input_field="ticket",
     target_fields=("intent", "response"),

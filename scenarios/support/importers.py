@@ -1,7 +1,8 @@
 """`scenario prepare support --from zendesk|csv`: help-desk exports into support rows.
 
-A ticket becomes a row only when it has a customer message, a public agent reply and an intent;
-private comments (internal notes) are never read for either message, so they cannot reach training.
+A ticket gives a row for each public agent reply once it has a customer message and an intent; the
+thread's earlier turns travel with the row as its history. Private comments (internal notes) are
+never read unless asked for, so they cannot reach training by accident.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from scenario_pack.core.csv_table import read_csv
 from scenario_pack.core.errors import ConfigError, data_error
-from scenario_pack.core.import_sources import html_to_text, map_columns, read_json, records
+from scenario_pack.core.import_sources import UnreadableHtml, html_to_text, map_columns, read_json, records
 from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 
-from .mail_cleaning import clean_message
+from .mail_cleaning import MailCleaner
 
 FIELDS = ("ticket", "intent", "response", "id", "subject", "product", "channel", "customer_segment")
 REQUIRED = ("ticket", "intent", "response")
@@ -38,6 +39,7 @@ def _label(text: str) -> str:
 
 def read_zendesk(source: Path, options: dict[str, Any]) -> ImportResult:
     intent_of = _intent_reader(options.get("intent_from"))
+    cleaner = MailCleaner.from_option(options.get("languages"))
     tickets = records(read_json(source), "tickets")
     comments_path = Path(options["comments"]) if options.get("comments") else None
     comments = _read_comments(comments_path) if comments_path else {}
@@ -45,16 +47,24 @@ def read_zendesk(source: Path, options: dict[str, Any]) -> ImportResult:
     for where, ticket in tickets:
         where = f"{where} (ticket {ticket.get('id', '?')})"
         thread = comments.get(str(ticket.get("id"))) if comments_path else ticket.get("comments")
-        row_or_reason = _ticket_row(ticket, thread or [], intent_of)
-        if isinstance(row_or_reason, str):
-            result.skipped.append(Skip(row_or_reason, where))
+        try:
+            rows_or_reason = _thread_rows(ticket, thread or [], intent_of, cleaner, options)
+        except UnreadableHtml as exc:
+            rows_or_reason = str(exc)
+        if isinstance(rows_or_reason, str):
+            result.skipped.append(Skip(rows_or_reason, where))
         else:
-            result.rows.append(row_or_reason)
+            result.rows.extend(rows_or_reason)
+    read = "public and private comments" if options.get("include_private") else "public comments"
+    replies = "the first reply" if options.get("first_reply_only") else "each reply"
     result.notes.append(
-        "ticket: the requester's first public comment (else the ticket description); reply: the first "
-        "public comment by anyone else after it; quoted mail, signatures and footers removed from both; "
-        "private comments are never read."
+        f"threads from {read}, from the requester's first (else the ticket description); a row for "
+        f"{replies} by anyone else: ticket = the requester's messages just before it, history = the turns "
+        "before those (consecutive messages of one side joined), thread = the ticket id; quoted mail, "
+        "signatures and footers removed from every message"
+        + ("." if options.get("include_private") else "; private comments are never read.")
     )
+    result.notes.append(cleaner.note())
     return result
 
 
@@ -91,37 +101,75 @@ def _intent_reader(spec: str | None) -> IntentReader:
     )
 
 
-def _ticket_row(ticket: dict[str, Any], thread: Any, intent_of: IntentReader) -> dict[str, Any] | str:
-    """The ticket's row, or the reason it cannot be one."""
+def _thread_rows(
+    ticket: dict[str, Any],
+    thread: Any,
+    intent_of: IntentReader,
+    cleaner: MailCleaner,
+    options: dict[str, Any],
+) -> list[dict[str, Any]] | str:
+    """One row per agent turn, with the turns before it as history; or the reason there is none."""
     requester = ticket.get("requester_id")
     if requester is None:
         return "no requester_id"
     if not isinstance(thread, list):
         return "comments are not a list"
-    public = [c for c in _in_order(thread) if isinstance(c, dict) and c.get("public") is True]
-    asked_at = next((i for i, c in enumerate(public) if c.get("author_id") == requester), None)
-    question = _body(public[asked_at]) if asked_at is not None else str(ticket.get("description") or "")
-    later = public[asked_at + 1 :] if asked_at is not None else public
-    answer = next((c for c in later if c.get("author_id") != requester), None)
-    if not question.strip():
+    readable = [
+        c
+        for c in _in_order(thread)
+        if isinstance(c, dict) and (c.get("public") is True or options.get("include_private"))
+    ]
+    asked_at = next((i for i, c in enumerate(readable) if c.get("author_id") == requester), None)
+    if asked_at is None:  # the requester wrote no comment: the description is their message
+        said = [("customer", str(ticket.get("description") or ""))] + [("agent", _body(c)) for c in readable]
+    else:
+        said = [
+            ("customer" if c.get("author_id") == requester else "agent", _body(c))
+            for c in readable[asked_at:]
+        ]
+    if not said[0][1].strip():
         return MISSING["ticket"]
-    if answer is None:
+    if all(role == "customer" for role, _ in said):
         return "no public agent reply"
     intent, why_not = intent_of(ticket)
     intent = _label(str(intent)) if intent else ""
     if not intent:
         return why_not
-    row = {"id": str(ticket["id"])} if ticket.get("id") is not None else {}
-    row.update(ticket=clean_message(question), intent=intent, response=clean_message(_body(answer)))
-    emptied = next((EMPTIED[name] for name in ("ticket", "response") if not row[name]), None)
-    if emptied:
-        return emptied
-    if ticket.get("subject"):
-        row["subject"] = str(ticket["subject"]).strip()
-    via = ticket.get("via")
-    if isinstance(via, dict) and via.get("channel"):
-        row["channel"] = str(via["channel"])
-    return row
+    turns = _turns([(role, cleaner.clean(text)) for role, text in said])
+    if not turns:
+        return EMPTIED["ticket"]
+    if len(turns) == 1:
+        return EMPTIED["response"]
+    replies = range(1, len(turns), 2)  # turns alternate, the customer's first
+    rows = []
+    for n, i in enumerate(replies[:1] if options.get("first_reply_only") else replies, start=1):
+        row: dict[str, Any] = {}
+        if ticket.get("id") is not None:
+            row.update(id=str(ticket["id"]) + (f"-{n}" if n > 1 else ""), thread=str(ticket["id"]))
+        row.update(ticket=turns[i - 1][1], intent=intent, response=turns[i][1])
+        if i > 1:
+            row["history"] = [{"role": role, "text": text} for role, text in turns[: i - 1]]
+        if ticket.get("subject"):
+            row["subject"] = str(ticket["subject"]).strip()
+        via = ticket.get("via")
+        if isinstance(via, dict) and via.get("channel"):
+            row["channel"] = str(via["channel"])
+        rows.append(row)
+    return rows
+
+
+def _turns(said: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Messages as alternating turns, the customer's first: empty ones dropped (nothing left after
+    cleaning), consecutive ones of one side joined (a follow-up before the answer belongs to it)."""
+    turns: list[tuple[str, str]] = []
+    for role, text in said:
+        if not text:
+            continue
+        if turns and turns[-1][0] == role:
+            turns[-1] = (role, f"{turns[-1][1]}\n\n{text}")
+        elif turns or role == "customer":
+            turns.append((role, text))
+    return turns
 
 
 def _body(comment: dict[str, Any]) -> str:
@@ -166,12 +214,17 @@ def _read_comments(path: Path) -> dict[str, list[Any]]:
 def read_support_csv(source: Path, options: dict[str, Any]) -> ImportResult:
     table = read_csv(source)
     columns = map_columns(table, options.get("map") or (), FIELDS, REQUIRED, aliases={"reply": "response"})
+    cleaner = MailCleaner.from_option(options.get("languages"))
     result = ImportResult(rows=[], notes=[table.read_as] if table.read_as else [])
     for line, cells in table.rows:
         row = {name: cells[column].strip() for name, column in columns.items() if cells[column].strip()}
         reason = next((MISSING[name] for name in REQUIRED if name not in row), None)
         if reason is None:
-            row.update(ticket=clean_message(row["ticket"]), response=clean_message(row["response"]))
+            try:
+                row.update(ticket=cleaner.clean(row["ticket"]), response=cleaner.clean(row["response"]))
+            except UnreadableHtml as exc:
+                reason = str(exc)
+        if reason is None:
             row["intent"] = _label(row["intent"])
             reason = next((EMPTIED[name] for name in ("ticket", "response") if not row[name]), None)
             reason = reason or (None if row["intent"] else MISSING["intent"])
@@ -185,10 +238,16 @@ def read_support_csv(source: Path, options: dict[str, Any]) -> ImportResult:
         + "; quoted mail, signatures and footers removed from ticket and response; intents lower-cased "
         "with underscores."
     )
+    result.notes.append(cleaner.note())
     return result
 
 
 MAP_HELP = "field=Column: the CSV column holding a row field (repeatable; default: same-named columns)"
+LANGUAGES = ImportOption(
+    "languages",
+    "comma-separated languages whose quoted-reply headers are cut, e.g. de,fr (English always; "
+    "default: every language whose headers a message contains)",
+)
 importers = (
     Importer(
         "zendesk",
@@ -199,12 +258,17 @@ importers = (
             ImportOption(
                 "comments", "comments in their own JSON/NDJSON file (by ticket id or with ticket_id)"
             ),
+            LANGUAGES,
+            ImportOption("first-reply-only", "one row per ticket: its first agent reply alone", switch=True),
+            ImportOption(
+                "include-private", "read internal notes as turns too (default: never read)", switch=True
+            ),
         ),
     ),
     Importer(
         "csv",
         "a help-desk CSV export, one ticket per row",
         read_support_csv,
-        (ImportOption("map", MAP_HELP, multiple=True),),
+        (ImportOption("map", MAP_HELP, multiple=True), LANGUAGES),
     ),
 )
