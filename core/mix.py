@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic, evaluation, hardware, models
+from . import atomic, context_answers, evaluation, hardware, models
 from . import config as config_mod
 from .errors import ConfigError, ScenarioPackError
 from .evaluation import number
@@ -126,6 +126,16 @@ def run_mix(
     outputs: dict[str, dict[str, list]] = {name: {} for name in prepared}
     start = time.perf_counter()
     base = functools.cache(fresh_model)  # loaded only if some scenario's base outputs are missing
+    base_model = context_answers.BaseModel(base, tokenizer, precision, progress, procs)
+    asked = [
+        context_answers.complete(
+            part, run_dir / "stages" / f"{name}_context_answers.json", base_model, resume
+        )
+        for name, part in prepared.items()
+    ]
+    if any(asked):
+        timer.stage("context_answers", start)
+        start = time.perf_counter()
     for name in prepared:
         outputs[name]["base"] = stage(name, "base", base, "base model")
     base.cache_clear()

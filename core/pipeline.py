@@ -18,7 +18,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import atomic, evaluation, few_shot, generation, hardware, models, quality, report, training
+from . import (
+    atomic,
+    context_answers,
+    evaluation,
+    few_shot,
+    generation,
+    hardware,
+    models,
+    quality,
+    report,
+    training,
+)
 from . import config as config_mod
 from .errors import ConfigError
 from .prepare import Prepared
@@ -233,6 +244,10 @@ def run(
     tokenizer.padding_side = "left"
     model = models.load_model(config["model"]["name"]).to(device)
     timer.stage("load_model", start)
+    start = time.perf_counter()
+    base_model = context_answers.BaseModel(lambda: model, tokenizer, precision, progress, procs)
+    if context_answers.complete(prepared, run_dir / "stages" / "context_answers.json", base_model, resume):
+        timer.stage("context_answers", start)
     everything = list(range(len(prepared.test)))
 
     def evaluate(
@@ -580,6 +595,7 @@ def rescore(run_dir: Path) -> dict[str, Any]:
         token_stats={k: info[k] for k in ("token_lengths", "truncated") if k in info},
         findings=[quality.Finding(**f) for f in old.get("data_quality", [])],
     )
+    context_answers.complete(prepared, run_dir / "stages" / "context_answers.json", None, resume=True)
     records = evaluation.read_predictions(run_dir / "predictions.jsonl")
     timer = Timer({k: v for k, v in old.get("timings", {}).items() if k not in ("report", "total")})
     precision = old["training"].get("precision", "fp32")

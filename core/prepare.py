@@ -35,6 +35,7 @@ class Prepared:
     examples: dict[str, list[Example]] = field(default_factory=dict)
     token_stats: dict[str, Any] = field(default_factory=dict)
     findings: list[quality.Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the scenario on its context: printed, not reported
 
 
 def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_path: Path | None) -> Prepared:
@@ -148,6 +149,7 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
         redacted,
     )
     prepared.findings = findings
+    prepared.notes = scenario.context_notes(context)
     prepared.examples = {
         name: [scenario.format(row, context) for row in part]
         for name, part in (("train", train), ("val", val), ("test", test))

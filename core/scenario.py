@@ -211,6 +211,22 @@ class Scenario:
         """Fit whatever the formatter or metrics learn from the training rows (labels, retrievers)."""
         return None
 
+    def context_notes(self, context: Any) -> list[str]:
+        """Sentences validation prints about the fitted context, e.g. a part the run will complete
+        from the base model's own answers (see `complete_context`)."""
+        return []
+
+    def complete_context(
+        self,
+        context: Any,
+        train_rows: list[dict[str, Any]],
+        generate: Callable[[list[dict[str, Any]]], list[str]],
+    ) -> None:
+        """Fit what needs the base model, once a stage has loaded it: `generate(rows)` gives its greedy
+        answers to training rows in the evaluation's prompt format (saved in the run folder, so a resumed
+        run reuses them). Run, sweep, run-mix and eval call it before scoring; a context that is complete
+        asks for nothing."""
+
     def check_rows(self, rows: list[dict[str, Any]], context: Any, source: str) -> list[Any]:
         """Checks that need the fitted context (e.g. labels unseen in training); returns DataIssues."""
         return []

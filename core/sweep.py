@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic, evaluation, models, pipeline, training
+from . import atomic, context_answers, evaluation, models, pipeline, training
 from . import config as config_mod
 from .errors import ConfigError, ScenarioPackError
 from .prepare import Prepared
@@ -190,6 +190,12 @@ def run_sweep(
     done = len(study.get_trials(states=finished))
     source = models.resolve(config["model"]["name"])
     _, device, precision = pipeline.placement(config, procs)
+    start = time.perf_counter()
+    base = context_answers.BaseModel(  # trials score with the context: finish it before the first
+        lambda: models.load_model(config["model"]["name"]).to(device), tokenizer, precision, progress, procs
+    )
+    if context_answers.complete(prepared, run_dir / "stages" / "context_answers.json", base, resume):
+        timer.stage("context_answers", start)
 
     def objective(trial: Any) -> float:
         settings = trial_settings(trial, space, config)

@@ -14,6 +14,7 @@ from scenario_pack.core import config as config_mod
 from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import DataError
 from scenario_pack.core.prepare import prepare
+from scenario_pack.core.scenario import Scored
 from scenario_pack.scenarios.content import rules, style, voice
 from scenario_pack.scenarios.content import scenario as content
 from tests.conftest import ROOT, write_jsonl
@@ -193,7 +194,11 @@ def test_per_type_mode_trains_one_adapter_per_type_and_compares(tiny_model: Path
 
 
 def report_rows(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "data" / "test.jsonl").read_text().splitlines()]
+    return rows(out / "data" / "test.jsonl")
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_generate_needs_the_content_type_and_checks_it(tiny_model: Path, tmp_path: Path) -> None:
@@ -207,3 +212,106 @@ def test_generate_needs_the_content_type_and_checks_it(tiny_model: Path, tmp_pat
     assert wrong.exit_code == 2 and "platform 'myspace' has no rules" in wrong.output
     ok = CliRunner().invoke(cli, [*base, "--field", "type=social", "--field", "platform=x", "Swap on Sunday"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_without_off_brand_texts_the_base_models_answers_stand_in(tiny_model: Path, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "posts.jsonl", shipped_rows()[:90])
+    common = ["content", "--data", str(data), "--model", str(tiny_model)]
+    checked = CliRunner().invoke(cli, ["validate", *common])
+    assert checked.exit_code == 0, checked.output
+    assert (
+        f"note: no off-brand texts ({tmp_path / 'off_brand.jsonl'} not found): the run will use the base "
+        "model's own answers to up to 60 training briefs" in checked.output
+    )
+    out = tmp_path / "run"
+    run = ["run", *common, "--output", str(out), "--baseline", "none", *QUICK]
+    result = CliRunner().invoke(cli, run)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    source = "base model's own answers to 60 training briefs"
+    assert report["context"]["off-brand texts (brand-voice negatives)"] == source
+    stated, auc, _ = report["details"]["Brand-voice negatives"]["rows"][0]
+    assert stated == source and 0.0 <= auc <= 1.0
+    assert source in (out / "report.md").read_text() and "context_answers" in report["timings"]
+    stage = out / "stages" / "context_answers.json"
+    asked = [prompt[-1]["content"] for prompt in json.loads(stage.read_text())["prompts"]]
+    briefs = {
+        part: {row["brief"].strip() for row in rows(out / "data" / f"{part}.jsonl")}
+        for part in ("train", "test")
+    }
+    assert len(asked) == 60
+    assert all(
+        any(b in text for b in briefs["train"]) and not any(b in text for b in briefs["test"])
+        for text in asked
+    )
+
+    made = stage.stat().st_mtime_ns
+    for name in ("report.json", "stages/tuned_outputs.json"):
+        (out / name).unlink()  # as if the run died after training
+    resumed = CliRunner().invoke(cli, [*run, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert stage.stat().st_mtime_ns == made  # the saved answers were reused, not regenerated
+    assert (
+        json.loads((out / "report.json").read_text())["details"]["Brand-voice negatives"]["rows"][0][1] == auc
+    )
+
+    assert CliRunner().invoke(cli, ["eval", str(out)]).exit_code == 0  # re-scoring reuses them too
+    stage.unlink()
+    rescored = CliRunner().invoke(cli, ["eval", str(out)])
+    assert (
+        rescored.exit_code == 2
+        and f"{stage}: the base model's answers to 60 training rows" in rescored.output
+    )
+
+
+def test_a_named_off_brand_file_that_is_missing_is_an_error(tiny_model: Path, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "posts.jsonl", shipped_rows()[:90])
+    missing = tmp_path / "voices.jsonl"
+    args = [
+        "validate",
+        "content",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--off-brand",
+        str(missing),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and f"{missing}: off-brand texts not found" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("off_brand", "reading"),
+    [
+        ("shipped", "the score tells the brand's voice from these texts"),
+        (
+            "brand",
+            "below 0.7: the score cannot tell the voices apart well, so brand_voice says little. "
+            "Give --off-brand",
+        ),
+    ],
+)
+def test_the_report_reads_the_voice_scores_auc(off_brand: str, reading: str, tmp_path: Path) -> None:
+    """Off-brand texts that are really the brand's own (more posts) leave the score unable to tell."""
+    data = write_jsonl(tmp_path / "posts.jsonl", shipped_rows()[:90])
+    if off_brand == "brand":
+        write_jsonl(tmp_path / "off_brand.jsonl", [{"text": r["text"]} for r in shipped_rows()[90:150]])
+    else:
+        (tmp_path / "off_brand.jsonl").write_text((CONTENT / "off_brand.jsonl").read_text())
+    prepared = prepare(content, config_mod.resolve(content.defaults()), data, None)
+    scored = [
+        Scored(
+            row,
+            row["text"],
+            {"text": row["text"]},
+            content.score({"text": row["text"]}, row, prepared.context),
+            0,
+        )
+        for row in prepared.test
+    ]
+    [[source, auc, said]] = content.details(scored, scored, prepared.context)["Brand-voice negatives"]["rows"]
+    count = 60 if off_brand == "brand" else len(off_brand_texts())
+    assert source == f"{tmp_path / 'off_brand.jsonl'}, {count} texts"
+    assert said.startswith(reading) and (auc < 0.7) == (off_brand == "brand")

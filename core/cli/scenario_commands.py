@@ -227,6 +227,8 @@ def validate_and_summarise(
         click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
     for warning in prepared.warnings:
         click.echo(f"warning: {warning}")
+    for note in prepared.notes:
+        click.echo(f"note: {note}")
 
 
 def _echo_read_as(prepared: Any) -> None:
@@ -304,6 +306,8 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
                 f"{scenario.name}: {len(prepared.train)} train / {len(prepared.val)} validation / "
                 f"{len(prepared.test)} test rows; writing to {run_dir}"
             )
+            for note in prepared.notes:
+                click.echo(f"note: {note}")
         try:
             with progress_bar(quiet) as bar:
                 report = execute(prepared, tokenizer, run_dir, bar, kwargs, timer)

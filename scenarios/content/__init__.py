@@ -8,14 +8,15 @@ overlap with the brand's real text.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core.errors import DataIssue
+from scenario_pack.core.errors import DataIssue, ScenarioPackError, data_error
 from scenario_pack.core.metrics import rouge_l
 from scenario_pack.core.scenario import (
     Field,
@@ -31,6 +32,9 @@ from . import rules, style, voice
 from .importers import importers
 
 PACKAGE = Path(__file__).parent
+NEGATIVE_BRIEFS = 60  # training briefs the base model answers when no off-brand texts are given
+MIN_OFF_BRAND = 10  # half fit the voice score, half check it
+LOW_AUC = 0.7  # below this the score hardly tells the brand's voice from the others
 
 
 @dataclass
@@ -39,8 +43,9 @@ class ContentContext:
 
     rules: rules.Rules
     rules_path: Path
-    voice: voice.BrandVoice
-    off_brand_path: Path
+    voice: voice.BrandVoice | None  # None until complete_context, when the base model's answers stand in
+    off_brand_path: Path  # the file given, or the one looked for beside --data
+    off_brand_source: str  # where the voice score's off-brand texts came from, as the report says it
     off_brand_total: int
     brand_ease: dict[str, float]  # mean Flesch reading ease of the brand's training texts, per type
     types: list[str]
@@ -74,11 +79,26 @@ class ContentScenario(Scenario):
     def build_context(
         self, train_rows: list[dict[str, Any]], settings: dict[str, Any], data_path: Path
     ) -> ContentContext:
+        """Fit the voice score on the off-brand file when there is one (an --off-brand FILE that is
+        missing is an error); without one, `complete_context` fits it on the base model's answers."""
         rules_path = rules.rules_path(settings.get("rules"))
-        off_path = (
-            Path(settings["off_brand"]) if settings.get("off_brand") else data_path.parent / "off_brand.jsonl"
-        )
-        off_brand = voice.load_off_brand(off_path)
+        given = settings.get("off_brand")
+        off_path = Path(given) if given else data_path.parent / "off_brand.jsonl"
+        brand_voice, source, total = None, "", 0
+        if given or off_path.is_file():
+            off_brand = voice.load_off_brand(off_path)
+            brand_voice = voice.fit([row["text"] for row in train_rows], off_brand, seed=0)
+            source, total = f"{off_path}, {len(off_brand)} texts", len(off_brand)
+        elif len(train_rows) < MIN_OFF_BRAND:
+            raise data_error(
+                data_path,
+                None,
+                None,
+                f"no off-brand texts ({off_path} not found) and only {len(train_rows)} training rows, too "
+                f"few for the base model's answers to stand in ({MIN_OFF_BRAND} or more are needed)",
+                "Pass --off-brand FILE (JSON Lines with a 'text' field, texts on the brand's topics in other "
+                "voices; 40 or more), or give more rows.",
+            )
         ease: dict[str, list[float]] = {}
         for row in train_rows:
             value = style.reading_ease(row["text"])
@@ -87,13 +107,45 @@ class ContentScenario(Scenario):
         return ContentContext(
             rules=rules.load(rules_path),
             rules_path=rules_path,
-            voice=voice.fit([row["text"] for row in train_rows], off_brand, seed=0),
+            voice=brand_voice,
             off_brand_path=off_path,
-            off_brand_total=len(off_brand),
+            off_brand_source=source,
+            off_brand_total=total,
             brand_ease={kind: statistics.mean(values) for kind, values in ease.items()},
             types=sorted({row["type"] for row in train_rows}),
             settings=settings,
         )
+
+    def context_notes(self, context: ContentContext) -> list[str]:
+        if context.voice is not None:
+            return []
+        return [
+            f"no off-brand texts ({context.off_brand_path} not found): the run will use the base model's own "
+            f"answers to up to {NEGATIVE_BRIEFS} training briefs as the brand-voice score's other voices; to "
+            "use real ones, put off_brand.jsonl beside --data or pass --off-brand FILE."
+        ]
+
+    def complete_context(
+        self,
+        context: ContentContext,
+        train_rows: list[dict[str, Any]],
+        generate: Callable[[list[dict[str, Any]]], list[str]],
+    ) -> None:
+        """Without off-brand texts, the base model's own answers to training briefs are the other voice:
+        a stand-in the report names, because the score then learns what the untuned model sounds like."""
+        if context.voice is not None:
+            return
+        briefs = random.Random(0).sample(train_rows, min(NEGATIVE_BRIEFS, len(train_rows)))
+        answers = [text for text in (self.parse(a, context)["text"] for a in generate(briefs)) if text]
+        if len(answers) < MIN_OFF_BRAND:
+            raise ScenarioPackError(
+                f"the base model gave {len(answers)} non-empty answers to {len(briefs)} training briefs; the "
+                f"brand-voice score needs {MIN_OFF_BRAND} or more off-brand texts. Pass --off-brand FILE "
+                "(JSON Lines with a 'text' field, texts on the brand's topics in other voices; 40 or more)."
+            )
+        context.voice = voice.fit([row["text"] for row in train_rows], answers, seed=0)
+        context.off_brand_source = f"base model's own answers to {len(briefs)} training briefs"
+        context.off_brand_total = len(answers)
 
     def check_rows(self, rows: list[dict[str, Any]], context: ContentContext, source: str) -> list[DataIssue]:
         issues = []
@@ -179,7 +231,11 @@ class ContentScenario(Scenario):
                     len(references),
                     mean(context.voice.score(references)),
                 ],
-                ["held-out off-brand texts", len(off), mean(context.voice.score(off)) if off else None],
+                [
+                    f"held-out off-brand texts ({context.off_brand_source})",
+                    len(off),
+                    mean(context.voice.score(off)) if off else None,
+                ],
                 ["base model outputs", len(base), mean(ex.scores["brand_voice"] for ex in base)],
                 ["tuned model outputs", len(tuned), mean(ex.scores["brand_voice"] for ex in tuned)],
                 ["ROC AUC, brand vs off-brand (held out)", len(references) + len(off), auc],
@@ -195,7 +251,24 @@ class ContentScenario(Scenario):
             "columns": ["type/platform", "rule broken", "base outputs", "tuned outputs"],
             "rows": [[w, r, failures[(w, r, "base")], failures[(w, r, "tuned")]] for w, r in keys],
         }
-        return {"Brand-voice check": check, "Platform rules broken": broken}
+        if auc is None:
+            reading = "no AUC: too few held-out texts to check the score"
+        elif auc < LOW_AUC:
+            reading = (
+                f"below {LOW_AUC}: the score cannot tell the voices apart well, so brand_voice says little. "
+                "Give --off-brand FILE: 40 or more texts on the brand's topics in other voices"
+            )
+        else:
+            reading = "the score tells the brand's voice from these texts"
+        negatives = {
+            "columns": ["off-brand texts", "held-out ROC AUC", "what it means"],
+            "rows": [[context.off_brand_source, auc, reading]],
+        }
+        return {
+            "Brand-voice check": check,
+            "Brand-voice negatives": negatives,
+            "Platform rules broken": broken,
+        }
 
     def context_summary(self, context: ContentContext) -> dict[str, Any]:
         held = len(context.voice.held_out_off_brand)
@@ -203,10 +276,11 @@ class ContentScenario(Scenario):
             "brand": context.settings["brand"],
             "content types": ", ".join(context.types),
             "platform rules": str(context.rules_path),
+            "off-brand texts (brand-voice negatives)": context.off_brand_source,
             "brand-voice classifier": (
                 "TF-IDF word 1-2-grams + character 2-4-grams, logistic regression; fitted on the training "
                 f"brand texts and {context.off_brand_total - held} of {context.off_brand_total} off-brand "
-                f"texts from {context.off_brand_path}, the other {held} kept back for its ROC AUC"
+                f"texts, the other {held} kept back for its ROC AUC"
             ),
             "brand reading ease (Flesch, training texts)": ", ".join(
                 f"{kind} {value:.1f}" for kind, value in sorted(context.brand_ease.items())
@@ -247,8 +321,8 @@ scenario = ContentScenario(
     importers=importers,
     option_help={
         "brand": "brand name used in the instructions",
-        "off_brand": "JSON Lines of off-brand texts (same topics, other voices); "
-        "default: off_brand.jsonl beside --data",
+        "off_brand": "JSON Lines of off-brand texts (same topics, other voices); default: off_brand.jsonl "
+        "beside --data, else the base model's own answers to training briefs",
         "rules": "platform rules YAML (see platform_rules.yaml); default: the shipped rules",
     },
     metrics=(

@@ -64,9 +64,9 @@ def load_off_brand(path: Path) -> list[str]:
             path,
             None,
             None,
-            "off-brand texts not found; the brand-voice score is checked against them",
-            "Pass --off-brand FILE (JSON Lines with a 'text' field, texts on the brand's topics in "
-            "other voices; 40 or more), or put off_brand.jsonl beside --data.",
+            "off-brand texts not found",
+            "Check the path given to --off-brand (JSON Lines with a 'text' field, texts on the brand's "
+            "topics in other voices; 40 or more), or leave it out to use the base model's own answers.",
         )
     texts, issues = [], []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
