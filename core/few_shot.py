@@ -1,7 +1,7 @@
 """The few-shot prompting baseline: would a good prompt have done as well as fine-tuning?
 
 The base model sees, before each test row, K solved training rows as earlier chat turns. The K
-are the training rows nearest to the test row's input (quality.nearest, the near-duplicate measure),
+are the training rows nearest to the test row's input (similarity.nearest, the near-duplicate measure),
 so the baseline gets the best examples a retrieval prompt could give it, never a test row.
 """
 
@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import quality
+from . import similarity
 from .errors import ConfigError
 from .scenario import Example
 
@@ -41,7 +41,7 @@ class Baseline:
 
 def nearest(train_inputs: list[str], test_inputs: list[str], k: int) -> list[list[int]]:
     """For each test input, the indices of its k nearest training inputs, nearest first."""
-    _, found = quality.nearest(test_inputs, train_inputs, k)
+    _, found = similarity.nearest(test_inputs, train_inputs, k)
     return [list(map(int, row)) for row in found]
 
 

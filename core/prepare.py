@@ -7,6 +7,7 @@ passes. Token counts need only the tokenizer, which is cheap to load.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 from . import data, quality, redaction
 from .errors import DataError, DataIssue, data_error
 from .scenario import Example, Scenario
+from .similarity import Progress, silent
+
+TOKEN_BATCH = 512  # examples tokenized per call
 
 
 @dataclass
@@ -38,8 +42,17 @@ class Prepared:
     notes: list[str] = field(default_factory=list)  # the scenario on its context: printed, not reported
 
 
-def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_path: Path | None) -> Prepared:
-    """Load, validate, de-duplicate and split; fit the scenario's context on the training rows only."""
+def prepare(
+    scenario: Scenario,
+    config: dict[str, Any],
+    data_path: Path,
+    test_path: Path | None,
+    progress: Progress = silent,
+) -> Prepared:
+    """Load, validate, de-duplicate and split; fit the scenario's context on the training rows only.
+
+    `progress` shows the stages that grow with the rows (the near-duplicate search) as bars.
+    """
     seed = config["run"]["seed"]
     train_set = data.load(data_path, scenario, limit=config["data"]["limit"])
     test_set = data.load(test_path, scenario) if test_path else None
@@ -119,7 +132,7 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
             "Give more rows or smaller test/validation sizes.",
         )
     findings = quality.inspect(
-        scenario, train + val, test, dropped, redacted if config["data"]["redact"] else None
+        scenario, train + val, test, dropped, redacted if config["data"]["redact"] else None, progress
     )
     stop = [f for f in findings if f.severity == "error" and not config["data"]["allow_leakage"]]
     if stop:
@@ -159,30 +172,29 @@ def prepare(scenario: Scenario, config: dict[str, Any], data_path: Path, test_pa
     return prepared
 
 
-def measure_tokens(prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
+def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = silent) -> dict[str, Any]:
     """Token lengths of every example; refuse rows whose prompt alone leaves no room for the answer."""
     max_length = prepared.config["data"]["max_length"]
     lengths, issues, truncated = [], [], 0
     parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
-    for part, rows in parts.items():
-        for row, ex in zip(rows, prepared.examples[part], strict=True):
-            prompt = tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
-            n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-            n_total = n_prompt + len(tokenizer(ex.completion, add_special_tokens=False)["input_ids"]) + 2
-            lengths.append(n_total)
-            if n_prompt >= max_length and part != "test":
-                issues.append(
-                    DataIssue(
-                        str(prepared.train_set.path),
-                        row.get("_line"),
-                        prepared.scenario.input_field,
-                        f"prompt alone is {n_prompt} tokens, max_length is {max_length}: "
-                        "no answer token would be trained",
-                        "Shorten the row or raise --max-length.",
+    with progress("token lengths", sum(len(rows) for rows in parts.values())) as bar:
+        for part, rows in parts.items():
+            for row, n_prompt, n_answer in _token_counts(rows, prepared.examples[part], tokenizer, bar):
+                n_total = n_prompt + n_answer + 2
+                lengths.append(n_total)
+                if n_prompt >= max_length and part != "test":
+                    issues.append(
+                        DataIssue(
+                            str(prepared.train_set.path),
+                            row.get("_line"),
+                            prepared.scenario.input_field,
+                            f"prompt alone is {n_prompt} tokens, max_length is {max_length}: "
+                            "no answer token would be trained",
+                            "Shorten the row or raise --max-length.",
+                        )
                     )
-                )
-            elif n_total > max_length:
-                truncated += 1
+                elif n_total > max_length:
+                    truncated += 1
     if issues:
         raise DataError(issues)
     if truncated:
@@ -208,3 +220,21 @@ def measure_tokens(prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
         )
     )
     return prepared.token_stats
+
+
+def _token_counts(
+    rows: list[dict[str, Any]], examples: list[Example], tokenizer: Any, bar: Any
+) -> Iterator[tuple[dict[str, Any], int, int]]:
+    """(row, prompt tokens, completion tokens), tokenized TOKEN_BATCH at a time: one call per text
+    costs more in the tokenizer's Python wrapper than in tokenizing."""
+    for start in range(0, len(rows), TOKEN_BATCH):
+        batch = examples[start : start + TOKEN_BATCH]
+        prompts = [
+            tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
+            for ex in batch
+        ]
+        asked = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        answers = tokenizer([ex.completion for ex in batch], add_special_tokens=False)["input_ids"]
+        for row, prompt, answer in zip(rows[start : start + TOKEN_BATCH], asked, answers, strict=True):
+            yield row, len(prompt), len(answer)
+        bar.update(len(batch))

@@ -7,13 +7,13 @@ overrides it). Thresholds are constants here and stated in the README.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .data import normalise
 from .scenario import Scenario
+from .similarity import Pair, Progress, near_copies, silent
 
 NEAR_SIMILARITY = (
     0.9  # cosine of TF-IDF character 3-5-grams (punctuation ignored): "near duplicate" at or above
@@ -36,50 +36,14 @@ class Finding:
         return asdict(self)
 
 
-def nearest(queries: list[str], corpus: list[str], k: int) -> tuple[Any, Any]:
-    """(similarities, indices) of each query's k most similar corpus texts, most similar first:
-    cosine similarity of TF-IDF character 3-5-grams (scikit-learn), punctuation and case ignored."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.neighbors import NearestNeighbors
-
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
-    fitted = vectorizer.fit_transform([_plain(t) for t in corpus + queries])
-    index, asked = fitted[: len(corpus)], fitted[len(corpus) :]
-    search = NearestNeighbors(n_neighbors=min(k, len(corpus)), metric="cosine", algorithm="brute").fit(index)
-    distances, indices = search.kneighbors(asked)
-    return 1 - distances, indices
-
-
-def _near_pairs(queries: list[str], corpus: list[str], same: bool) -> list[tuple[int, int, float]]:
-    """(query index, corpus index, similarity) of each query's most similar corpus text at or above
-    the threshold; with same=True a text is not its own match."""
-    if not queries or not corpus:
-        return []
-    similarities, neighbours = nearest(queries, corpus, 2 if same else 1)
-    pairs = []
-    for i, (sims, idxs) in enumerate(zip(similarities, neighbours, strict=True)):
-        for sim, j in zip(sims, idxs, strict=True):
-            if same and j == i:
-                continue
-            if sim >= NEAR_SIMILARITY:
-                pairs.append((i, int(j), float(sim)))
-            break
-    return pairs
-
-
-def _plain(text: str) -> str:
-    """Lower case, punctuation as spaces: copies that differ only in punctuation are identical."""
-    return " ".join(re.sub(r"[^\w\s]", " ", str(text).lower()).split())
-
-
 def _quote(text: str, words: int = 12) -> str:
     parts = str(text).split()
     return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
 
 
-def near_duplicates(rows: list[dict[str, Any]], field: str) -> list[Finding]:
-    texts = [row[field] for row in rows]
-    pairs = {tuple(sorted((i, j))) for i, j, _ in _near_pairs(texts, texts, same=True)}
+def near_duplicates(rows: list[dict[str, Any]], field: str, found: list[Pair]) -> list[Finding]:
+    """Pairs of training rows that are near copies (`found`: similarity.near_copies(...).within)."""
+    pairs = {tuple(sorted((i, j))) for i, j, _ in found}
     if not pairs:
         return [Finding("info", "near duplicates", f"no two training rows have near-identical {field}s")]
     i, j = next(iter(sorted(pairs)))
@@ -96,9 +60,11 @@ def near_duplicates(rows: list[dict[str, Any]], field: str) -> list[Finding]:
     ]
 
 
-def leakage(train: list[dict[str, Any]], test: list[dict[str, Any]], field: str) -> list[Finding]:
-    """Test rows whose input also appears, exactly or nearly, among the training rows."""
-    pairs = _near_pairs([r[field] for r in test], [r[field] for r in train], same=False)
+def leakage(
+    train: list[dict[str, Any]], test: list[dict[str, Any]], field: str, pairs: list[Pair]
+) -> list[Finding]:
+    """Test rows whose input also appears, exactly or nearly, among the training rows (`pairs`:
+    similarity.near_copies(...).across)."""
     share = len(pairs) / len(test) if test else 0.0
     if not pairs:
         return [Finding("info", "leakage", f"no test row's {field} is a near copy of a training row's")]
@@ -173,8 +139,10 @@ def inspect(
     test: list[dict[str, Any]],
     duplicates_dropped: int,
     redacted: dict[str, int] | None,
+    progress: Progress = silent,
 ) -> list[Finding]:
-    """Every check that needs only the rows (token lengths are added once the tokenizer is loaded)."""
+    """Every check that needs only the rows (token lengths are added once the tokenizer is loaded);
+    `progress` shows the near-copy search, the one that grows with the rows."""
     field = scenario.input_field
     findings = [
         Finding(
@@ -184,7 +152,8 @@ def inspect(
             "Remove the copies from the file." if duplicates_dropped else "",
         )
     ]
-    findings += near_duplicates(train, field) + leakage(train, test, field)
+    copies = near_copies([r[field] for r in train], [r[field] for r in test], NEAR_SIMILARITY, progress)
+    findings += near_duplicates(train, field, copies.within) + leakage(train, test, field, copies.across)
     if scenario.label_field:
         findings += label_balance(train, scenario.label_field)
     free_targets = [f.name for f in scenario.fields if f.name in scenario.target_fields and f.free_text]

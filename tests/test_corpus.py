@@ -89,7 +89,16 @@ CASES: list[tuple[str, list[str], list[str]]] = [
         ["--data", "every_row_same_label.jsonl"],
         ["every row has the same intent 'order_status'"],
     ),
-    ("many_errors", ["--data", "many_errors.jsonl"], ["60 data problems found", "... and 40 more problems"]),
+    (
+        "many_errors",
+        ["--data", "many_type_errors.jsonl"],
+        ["60 data problems found", "... and 40 more problems"],
+    ),
+    (
+        "field_missing_everywhere",
+        ["--data", "many_errors.jsonl"],
+        ["1 data problem found", "required field(s) intent, response missing from every row (found: ticket)"],
+    ),
     (
         "unknown_intent_in_test",
         ["--data", "train_rows.jsonl", "--test", "unknown_intent_test.jsonl"],
@@ -111,8 +120,12 @@ CASES: list[tuple[str, list[str], list[str]]] = [
         ["--data", "parquet_wrong_schema.parquet"],
         ["parquet_wrong_schema.parquet:1 field 'intent': expected text, got int"],
     ),
-    ("parquet_missing_columns", ["--data", "parquet_missing_columns.parquet"], ["column(s) ticket, intent"]),
-    ("not_parquet", ["--data", "not_parquet.parquet"], ["not_parquet.parquet: cannot read as parquet"]),
+    (
+        "parquet_missing_columns",
+        ["--data", "parquet_missing_columns.parquet"],
+        ["required field(s) ticket, intent, response missing from every row"],
+    ),
+    ("not_parquet", ["--data", "not_parquet.parquet"], ["not_parquet.parquet: cannot read as Parquet"]),
     ("wrong_extension", ["--data", "tickets.txt"], ["unsupported file type '.txt'"]),
     ("missing_file", ["--data", "no_such_file.jsonl"], ["no_such_file.jsonl: file not found"]),
     ("directory", ["@directory"], ["is a directory, not a data file"]),

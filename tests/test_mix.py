@@ -149,10 +149,11 @@ def test_bad_requests_are_one_clear_line(tmp_path: Path, args: list[str], messag
 
 
 def test_bad_rows_of_one_member_name_its_file_and_line(tmp_path: Path, support_dir: Path) -> None:
-    bad = write_jsonl(tmp_path / "posts.jsonl", [{"type": "blog", "brief": "repotting"}] * 3)
+    post = {"type": "blog", "brief": "repotting", "text": "Repot in spring."}
+    bad = write_jsonl(tmp_path / "posts.jsonl", [post, {"type": "blog", "brief": "repotting"}, post])
     result = invoke("run-mix", f"support={support_dir / 'tickets.jsonl'}", f"content={bad}")
     assert result.exit_code == 2
-    assert f"{bad}:1 field 'text': required field is missing" in result.output
+    assert f"{bad}:2 field 'text': required field is missing" in result.output
 
 
 def test_mix_file_gives_files_weights_settings_and_shared_sections(tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def test_contract_checks_name_every_problem() -> None:
     assert registry.check(broken) == [
         "fields holds 'channel', not Field(...) objects",
         "target_fields 'answer' is not among its fields (ticket, intent, response, id, subject, product, "
-        "channel, customer_segment)",
+        "channel, customer_segment, history, thread)",
         "metric name(s) intent_accuracy used more than once; make them unique",
         "metrics intent_accuracy, intent_accuracy are all marked primary; mark exactly one",
     ]

@@ -206,8 +206,9 @@ def validate_and_summarise(
     """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows."""
     from ..prepare import measure_tokens, prepare
 
-    prepared = prepare(scenario, config, data, test)
-    stats = measure_tokens(prepared, _load_tokenizer(config, quiet))
+    with progress_bar(quiet) as bars:
+        prepared = prepare(scenario, config, data, test, bars)
+        stats = measure_tokens(prepared, _load_tokenizer(config, quiet), bars)
     _echo_read_as(prepared)
     click.echo(f"{data}: {len(prepared.train_set.rows)} rows valid for scenario '{scenario.name}'")
     click.echo(
@@ -253,8 +254,9 @@ def inspect_for(scenario: Scenario) -> click.Command:
 
         config = resolve_config(scenario, kwargs)
         config["data"]["allow_leakage"] = True  # inspect reports leakage; it does not refuse it
-        prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
-        measure_tokens(prepared, _load_tokenizer(config, kwargs["quiet"]))
+        with progress_bar(kwargs["quiet"]) as bars:
+            prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"), bars)
+            measure_tokens(prepared, _load_tokenizer(config, kwargs["quiet"]), bars)
         click.echo(
             f"{kwargs['data']}: {len(prepared.train) + len(prepared.val)} training and "
             f"{len(prepared.test)} test rows for scenario '{scenario.name}'"
@@ -293,9 +295,10 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
         config = resolve_config(scenario, kwargs)
         if kwargs["resume"] and not config["run"]["output"]:
             raise ConfigError("--resume needs --output: the folder of the run to continue.")
-        prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"))
-        tokenizer = _load_tokenizer(config, quiet)
-        measure_tokens(prepared, tokenizer)
+        with progress_bar(quiet) as bars:
+            prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"), bars)
+            tokenizer = _load_tokenizer(config, quiet)
+            measure_tokens(prepared, tokenizer, bars)
         timer.stage("validate", start)
         run_dir = Path(config["run"]["output"]) if config["run"]["output"] else default_run_dir(scenario.name)
         config["run"]["output"] = str(run_dir)
