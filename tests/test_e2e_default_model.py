@@ -10,11 +10,14 @@ import pytest
 from tests.conftest import ROOT, SUPPORT_DATA
 
 
-def short_run(scenario: str, data: Path, out: Path, limit: int, *extra: str) -> subprocess.CompletedProcess:
-    """`scenario run` on the real default model: a few rows, six optimizer steps, short answers."""
+def short_run(
+    scenario: str, data: Path, out: Path, limit: int, *extra: str, tokens: int = 32, accum: int = 2
+) -> subprocess.CompletedProcess:
+    """`scenario run` on the real default model: a few rows, six optimizer steps of 2 x `accum` examples,
+    short answers (sized so that the whole suite stays within 20 minutes on a 2-core AVX2-only CPU)."""
     command = [sys.executable, "-c", "from scenario_pack.core.cli import main; main()", "run", scenario]
-    command += ["--data", str(data), "--limit", str(limit), "--max-steps", "6", "--output", str(out)]
-    command += ["--set", "eval.max_new_tokens=48", "--quiet", *extra]
+    command += ["--data", str(data), "--limit", str(limit), "--max-steps", "6", "--grad-accum", str(accum)]
+    command += ["--output", str(out), "--set", f"eval.max_new_tokens={tokens}", "--quiet", *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -23,14 +26,14 @@ def short_run(scenario: str, data: Path, out: Path, limit: int, *extra: str) -> 
 @pytest.mark.slow
 def test_support_run_on_default_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = short_run("support", SUPPORT_DATA, out, 120)
+    result = short_run("support", SUPPORT_DATA, out, 80, "--baseline", "few-shot:1", tokens=48)
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["name"] == "smollm2-135m-instruct"
     assert (
         "4-bit GGUF" in report["model"]["source"]
         and "keep the 4-bit rounding" in (out / "report.md").read_text()
     )
-    assert report["data"]["rows"]["test"] == 24
+    assert report["data"]["rows"]["test"] == 16
     assert report["training"]["steps"] == 6 and report["training"]["final_eval_loss"] is not None
     losses = report["training"]["loss_curves"]["train"]
     assert losses[-1][1] < losses[0][1]  # six steps of LoRA already lower the completion loss
@@ -64,10 +67,10 @@ def test_content_run_on_default_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
     # the few-shot stage on the default model is covered by the support run (time: AVX2 CI machines)
     result = short_run(
-        "content", ROOT / "data_templates" / "content" / "posts.jsonl", out, 90, "--baseline", "none"
+        "content", ROOT / "data_templates" / "content" / "posts.jsonl", out, 60, "--baseline", "none"
     )
     report = json.loads((out / "report.json").read_text())
-    assert report["data"]["rows"]["test"] == 18 and report["primary_metric"] == "brand_voice"
+    assert report["data"]["rows"]["test"] == 12 and report["primary_metric"] == "brand_voice"
     losses = report["training"]["loss_curves"]["train"]
     assert losses[-1][1] < losses[0][1]
     for name in ("brand_voice", "constraint_pass_rate", "keyword_coverage", "readability_gap"):
@@ -84,12 +87,13 @@ def test_content_run_on_default_model(tmp_path: Path) -> None:
 def test_code_run_on_default_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = short_run(
-        "code", ROOT / "data_templates" / "code" / "tasks.jsonl", out, 60, "--baseline", "none"
+        "code", ROOT / "data_templates" / "code" / "tasks.jsonl", out, 40, "--baseline", "none"
     )
     report = json.loads((out / "report.json").read_text())
-    assert report["primary_metric"] == "pass_at_1" and report["data"]["rows"]["test"] == 12
-    losses = report["training"]["loss_curves"]["train"]
-    assert losses[-1][1] < losses[0][1]
+    assert report["primary_metric"] == "pass_at_1" and report["data"]["rows"]["test"] == 8
+    # training itself is shown to lower the loss by the support and content runs (the same code path);
+    # this one is about scoring real answers: sandboxed tests, syntax and lint
+    assert report["training"]["steps"] == 6 and report["training"]["final_eval_loss"] is not None
     for name in ("pass_at_1", "syntax_rate", "lint_pass_rate", "lint_violations"):
         assert report["metrics"][name]["base"] is not None and report["metrics"][name]["verdict"]
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
