@@ -6,8 +6,10 @@ passes. Token counts need only the tokenizer, which is cheap to load.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +179,7 @@ def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = sile
     max_length = prepared.config["data"]["max_length"]
     lengths, issues, truncated = [], [], 0
     parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
-    with progress("token lengths", sum(len(rows) for rows in parts.values())) as bar:
+    with progress("token lengths", sum(len(rows) for rows in parts.values())) as bar, _parallel_tokenizer():
         for part, rows in parts.items():
             for row, n_prompt, n_answer in _token_counts(rows, prepared.examples[part], tokenizer, bar):
                 n_total = n_prompt + n_answer + 2
@@ -220,6 +222,18 @@ def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = sile
         )
     )
     return prepared.token_stats
+
+
+@contextmanager
+def _parallel_tokenizer() -> Iterator[None]:
+    """Let the Rust tokenizer use every core while counting (the CLI turns it off, so that later forks
+    stay quiet); set back afterwards, and a set variable keeps forks quiet either way."""
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    try:
+        yield
+    finally:
+        os.environ["TOKENIZERS_PARALLELISM"] = before if before is not None else "false"
 
 
 def _token_counts(
