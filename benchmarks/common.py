@@ -19,10 +19,12 @@ SUPPORT_SAMPLE = ROOT / "data_templates" / "support" / "tickets.jsonl"
 
 def support_prepared() -> Any:
     """The support sample validated and split as a default run would (a core.prepare.Prepared)."""
-    from scenario_pack.core import config, prepare, registry
+    from scenario_pack.core import config
+    from scenario_pack.core.data import validation
+    from scenario_pack.core.plugins import registry
 
     scenario = registry.load("support")
-    return prepare.prepare(scenario, config.resolve(scenario.defaults()), SUPPORT_SAMPLE, None)
+    return validation.prepare(scenario, config.resolve(scenario.defaults()), SUPPORT_SAMPLE, None)
 
 
 def support_examples() -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -33,7 +35,7 @@ def support_examples() -> tuple[dict[str, Any], dict[str, list[Any]]]:
 
 def default_model() -> tuple[Any, Any, str]:
     """Tokenizer, fp32 model and local path of the default model (converted once, offline)."""
-    from scenario_pack.core import models
+    from scenario_pack.core.runtime import models
 
     source = models.resolve(models.DEFAULT_MODEL)
     return models.load_tokenizer(models.DEFAULT_MODEL), models.load_model(models.DEFAULT_MODEL), source
@@ -42,7 +44,7 @@ def default_model() -> tuple[Any, Any, str]:
 def machine() -> str:
     import torch
 
-    from scenario_pack.core import hardware
+    from scenario_pack.core.runtime import hardware
 
     hw = hardware.detect()
     return f"{hw.describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -8,8 +8,9 @@ stage (3 nearest training rows as solved examples) do. The tuned stage runs the 
 merged model of the same shapes, so its limit follows the same counts (only its answer lengths differ).
 
 Limit: measured in this script, before the stages run. Each batch's real prompt tokens at the dense
-matmul peak (core/cost.py counts the FLOPs), then each decoding step it really took at the slower of
-its FLOPs at that peak and its bytes (all weights and the KV cache) at the memory read bandwidth.
+matmul peak (core/evaluation/cost.py counts the FLOPs), then each decoding step it really took at the
+slower of its FLOPs at that peak and its bytes (all weights and the KV cache) at the memory read
+bandwidth.
 Printed per stage and precision (fp32; bf16 too where the CPU has bf16 units): seconds achieved,
 seconds at the limit, their ratio. Then, on the plain prompts: new tokens per second of `generate`
 one prompt at a time against scenario-pack's batches, and the share of identical answers (expect all
@@ -39,7 +40,7 @@ def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, 
     """What a user writes first: render, encode and `generate` each prompt on its own (KV cache on)."""
     import torch
 
-    from scenario_pack.core import generation
+    from scenario_pack.core.evaluation import generation
 
     answers = []
     for prompt in generation.render_prompts(tokenizer, examples):
@@ -56,7 +57,7 @@ def stage_against_limit(
     model: Any, tokenizer: Any, examples: list[Any], budget: int, cfg: dict, precision: str, limits: dict
 ) -> tuple[list[str], float, list[Any]]:
     """Generate as a run's stage does; return the answers, the seconds, and a table row (limit, ratio)."""
-    from scenario_pack.core import cost, generation
+    from scenario_pack.core.evaluation import cost, generation
 
     trace: list[generation.Batch] = []
     start = time.perf_counter()
@@ -88,7 +89,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32", "all"))
     args = parser.parse_args()
 
-    from scenario_pack.core import hardware, pipeline
+    from scenario_pack.core.runs import pipeline
+    from scenario_pack.core.runtime import hardware
 
     hardware.cap_onednn_cache()  # as the `scenario` command does (memory only; same speed)
     hw = hardware.detect()

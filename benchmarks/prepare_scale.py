@@ -170,8 +170,9 @@ def child(export: Path, out: Path, code: Path | None) -> None:
     """
     if code:
         sys.path.insert(0, str(code))  # found before the editable install's finder
-    from scenario_pack.core import atomic, prepare, quality
+    from scenario_pack.core import atomic
     from scenario_pack.core.cli import cli
+    from scenario_pack.core.data import quality, validation
 
     marks: dict[str, float] = {}
 
@@ -185,9 +186,9 @@ def child(export: Path, out: Path, code: Path | None) -> None:
         return timed
 
     atomic.write_jsonl = mark("write", atomic.write_jsonl)
-    prepare.prepare = mark("prepare", prepare.prepare)
+    validation.prepare = mark("prepare", validation.prepare)
     quality.inspect = mark("inspect", quality.inspect)
-    prepare.measure_tokens = mark("tokens", prepare.measure_tokens)
+    validation.measure_tokens = mark("tokens", validation.measure_tokens)
     start = time.perf_counter()
     args = ["prepare", "support", "--from", "zendesk", str(export), "--intent-from", "tag:intent_"]
     cli.main(
@@ -242,7 +243,7 @@ def old_code(ref: str, folder: Path) -> Path:
 
 def recall(train: list[str], test: list[str]) -> tuple[str, str]:
     """Share of the rows the exact search flags that LSH flags too: within training, test to training."""
-    from scenario_pack.core import quality, similarity
+    from scenario_pack.core.data import quality, similarity
 
     limit = similarity.EXACT_PAIRS
     similarity.EXACT_PAIRS = 10**18
@@ -260,7 +261,7 @@ def recall(train: list[str], test: list[str]) -> tuple[str, str]:
 
 def recall_rows() -> list[list[Any]]:
     """Recall on each shipped sample (first 80% as training rows, the rest as test rows)."""
-    from scenario_pack.core import registry
+    from scenario_pack.core.plugins import registry
 
     rows = []
     for name, file in (("support", "tickets.jsonl"), ("content", "posts.jsonl"), ("code", "tasks.jsonl")):
@@ -285,7 +286,8 @@ def main() -> None:
     if args.child:
         child(*args.child, args.code)
         return
-    from scenario_pack.core import hardware, similarity
+    from scenario_pack.core.data import similarity
+    from scenario_pack.core.runtime import hardware
 
     cpu = hardware.detect()
     flags = " ".join(cpu.summary()["cpu_flags"])

@@ -33,11 +33,11 @@ DJANGO_ROW = (
 
 
 def cpu_seconds(row: tuple[str, str, str], env: dict[str, str]) -> float:
-    from scenario_pack.core import sandbox
+    from scenario_pack.core.sandbox import runner
     from scenario_pack.scenarios.code import harness
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    outcome = sandbox.run(harness.files(*row), "pytest", harness.PYTEST_ARGS, harness.LIMITS, env=env)
+    outcome = runner.run(harness.files(*row), "pytest", harness.PYTEST_ARGS, harness.LIMITS, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not outcome.passed:
         sys.exit(f"the {row[0]} row did not pass:\n{outcome.output}")

@@ -98,7 +98,7 @@ def trl_defaults(
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from scenario_pack.core import training
+    from scenario_pack.core.training import trainer as training
 
     train = run_config["train"]
     args = SFTConfig(
@@ -134,9 +134,9 @@ def trl_defaults(
 def scenario_pack(
     model: Any, tokenizer: Any, examples: list[Any], run_config: dict, source: str, out: Path, precision: str
 ):
-    from scenario_pack.core import training
+    from scenario_pack.core.training import trainer
 
-    model, result = training.train(
+    model, result = trainer.train(
         model, tokenizer, examples, [], run_config, source, out, precision, quiet=True
     )
     losses = [h["loss"] for h in result.log_history if "loss" in h]
@@ -144,8 +144,8 @@ def scenario_pack(
 
 
 def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
-    from scenario_pack.core import hardware
-    from scenario_pack.core.pipeline import peak_memory_gib
+    from scenario_pack.core.runtime import hardware
+    from scenario_pack.core.runtime.environment import peak_memory_gib
 
     if side == "scenario-pack":
         hardware.cap_onednn_cache()  # as the `scenario` command does; TRL's side keeps the library default
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # one side, in a child process
     args = parser.parse_args()
 
-    from scenario_pack.core import hardware
+    from scenario_pack.core.runtime import hardware
 
     precision = hardware.choose_precision(args.precision)
     if args.side:

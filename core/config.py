@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .few_shot import Baseline
+from .evaluation.few_shot import Baseline
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_pack.core import registry
+from scenario_pack.core.plugins import registry
 from scenario_pack.scenarios.code import extract, pass_at_k
 
 CODE = registry.load("code")
@@ -127,7 +127,7 @@ def test_django_rows_run_against_a_real_django() -> None:
 
 
 def test_bad_rows_are_named(tmp_path) -> None:
-    from scenario_pack.core import data
+    from scenario_pack.core.data import dataset
     from scenario_pack.core.errors import DataError
     from tests.conftest import write_jsonl
 
@@ -135,7 +135,7 @@ def test_bad_rows_are_named(tmp_path) -> None:
         tmp_path / "t.jsonl", [ADD_ROW, {**ADD_ROW, "kind": "rust"}, {**TESTS_ROW, "mutants": []}]
     )
     with pytest.raises(DataError) as info:
-        data.load(path, CODE)
+        dataset.load(path, CODE)
     assert f"{path}:2 field 'kind': unknown kind 'rust'" in str(info.value)
     assert f"{path}:3 field 'mutants'" in str(info.value)
 
@@ -167,7 +167,7 @@ def test_every_shipped_reference_passes_and_every_mutant_fails() -> None:
 
 def test_failing_answers_are_told_apart_in_the_report() -> None:
     """A wrong name, a wrong value, an exception and unparsable code are different failures."""
-    from scenario_pack.core.evaluation import score
+    from scenario_pack.core.evaluation.scoring import score
 
     answers = {
         "passed": "def add(a, b):\n    return a + b\n",

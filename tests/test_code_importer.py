@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import atomic, registry
+from scenario_pack.core import atomic
 from scenario_pack.core.cli import cli
+from scenario_pack.core.data.importing import ImportResult
 from scenario_pack.core.errors import DataError
-from scenario_pack.core.importing import ImportResult
-from scenario_pack.core.scenario import Scored
+from scenario_pack.core.plugins import registry
+from scenario_pack.core.plugins.scenario import Scored
 from scenario_pack.scenarios.code.importers import read_repo
 
 SHOP = Path(__file__).parent / "corpus" / "importers" / "django_shop"
@@ -233,12 +234,12 @@ ROW = {"kind": "python", "description": "Write half(x).", "solution": "def half(
     ],
 )
 def test_rows_without_tests_must_say_so(tmp_path: Path, row: dict, message: str) -> None:
-    from scenario_pack.core import data
+    from scenario_pack.core.data import dataset
     from tests.conftest import write_jsonl
 
     path = write_jsonl(tmp_path / "rows.jsonl", [{**ROW, "tests": "", "runnable": False}, row])
     with pytest.raises(DataError) as info:
-        data.load(path, CODE)
+        dataset.load(path, CODE)
     assert f"{path}:2 {message}" in str(info.value)
     assert info.value.total == 1  # the first row, marked runnable: false without tests, is valid
 

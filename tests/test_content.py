@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from scenario_pack.core import config as config_mod
 from scenario_pack.core.cli import cli
+from scenario_pack.core.data.validation import prepare
 from scenario_pack.core.errors import DataError
-from scenario_pack.core.prepare import prepare
-from scenario_pack.core.scenario import Scored
+from scenario_pack.core.plugins.scenario import Scored
 from scenario_pack.scenarios.content import rules, style, voice
 from scenario_pack.scenarios.content import scenario as content
 from tests.conftest import ROOT, write_jsonl

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import csv_table, data, registry
 from scenario_pack.core.cli import cli
+from scenario_pack.core.data import csv_table, dataset
 from scenario_pack.core.errors import DataError
+from scenario_pack.core.plugins import registry
 from tests.conftest import write_jsonl
 
 SUPPORT = registry.load("support")
@@ -21,7 +22,7 @@ GOOD = {
 
 def issues(path: Path) -> str:
     with pytest.raises(DataError) as info:
-        data.load(path, SUPPORT)
+        dataset.load(path, SUPPORT)
     return str(info.value)
 
 
@@ -75,7 +76,7 @@ def test_bad_paths(tmp_path: Path) -> None:
 def test_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
-    assert len(data.load(path, SUPPORT).rows) == 1
+    assert len(dataset.load(path, SUPPORT).rows) == 1
 
 
 def test_csv_and_parquet(tmp_path: Path) -> None:
@@ -86,45 +87,47 @@ def test_csv_and_parquet(tmp_path: Path) -> None:
     # an empty CSV cell reads as missing: the line is the file's line (header is line 1)
     assert f"{tmp_path / 't.csv'}:3 field 'ticket'" in issues(tmp_path / "t.csv")
     frame.iloc[:1].to_parquet(tmp_path / "t.parquet")
-    assert data.load(tmp_path / "t.parquet", SUPPORT).rows[0]["ticket"] == GOOD["ticket"]
+    assert dataset.load(tmp_path / "t.parquet", SUPPORT).rows[0]["ticket"] == GOOD["ticket"]
 
 
 def test_split_is_seeded_and_stratified(support_rows: list[dict]) -> None:
     rows = [dict(r, _line=i) for i, r in enumerate(support_rows)]
-    kept, held, stratified = data.split(rows, 0.2, 42, "intent")
-    again_kept, again_held, _ = data.split(rows, 0.2, 42, "intent")
+    kept, held, stratified = dataset.split(rows, 0.2, 42, "intent")
+    again_kept, again_held, _ = dataset.split(rows, 0.2, 42, "intent")
     assert stratified and len(held) == 90 and len(kept) == 360
     assert [r["_line"] for r in held] == [r["_line"] for r in again_held]
     assert {r["intent"] for r in held} == {r["intent"] for r in rows}
     assert not {r["_line"] for r in held} & {r["_line"] for r in kept}
-    _, other_held, _ = data.split(rows, 0.2, 7, "intent")
+    _, other_held, _ = dataset.split(rows, 0.2, 7, "intent")
     assert [r["_line"] for r in other_held] != [r["_line"] for r in held]
 
 
 def test_duplicates_and_overlap() -> None:
     rows = [{"ticket": "Where is  my order?"}, {"ticket": "where is my order?"}, {"ticket": "Refund?"}]
-    kept, dropped = data.drop_duplicates(rows, "ticket")
+    kept, dropped = dataset.drop_duplicates(rows, "ticket")
     assert dropped == 1 and len(kept) == 2
-    assert data.overlap(kept, [{"ticket": "REFUND?"}, {"ticket": "new"}], "ticket") == [{"ticket": "REFUND?"}]
+    assert dataset.overlap(kept, [{"ticket": "REFUND?"}, {"ticket": "new"}], "ticket") == [
+        {"ticket": "REFUND?"}
+    ]
 
 
 def test_rows_sharing_a_split_key_stay_on_one_side(support_rows: list[dict]) -> None:
     rows = support_rows[:100]
     keys = [f"module{i // 4}" if i < 40 else None for i in range(len(rows))]  # ten groups of four rows
-    kept, held, _ = data.split(rows, 0.2, 42, "intent", keys)
+    kept, held, _ = dataset.split(rows, 0.2, 42, "intent", keys)
     key_of = {row["id"]: key for row, key in zip(rows, keys, strict=True)}
     kept_keys = {key_of[r["id"]] for r in kept} - {None}
     assert not kept_keys & {key_of[r["id"]] for r in held}  # no group on both sides
     assert len(kept) + len(held) == 100
     assert len(held) >= 14  # 14 of the 70 units (ten groups, sixty single rows) are held out whole
     threads = [f"thread{i // 3}" for i in range(90)] + [None] * 10  # thirty threads of three rows
-    kept, held, _ = data.split(rows, 0.2, 42, "intent", threads)
+    kept, held, _ = dataset.split(rows, 0.2, 42, "intent", threads)
     key_of = {row["id"]: key for row, key in zip(rows, threads, strict=True)}
     assert not {key_of[r["id"]] for r in kept} & {key_of[r["id"]] for r in held} - {None}
     assert 15 <= len(held) <= 25  # whole threads held out, not emptied by moving rows back
 
 
-# -- CSV: one reader for validate, run and prepare (core/csv_table.py) -----------------------------
+# -- CSV: one reader for validate, run and prepare (core/data/csv_table.py) -----------------------------
 
 
 def validate_cli(path: Path, *extra: str | Path) -> tuple[int, str]:
@@ -153,7 +156,7 @@ def test_semicolon_latin1_csv_validates_with_its_accents(
     assert code == 0, output
     assert f"{path}: read as semicolon-separated, encoding cp1252" in output
     assert "120 rows valid" in output and "datasets" not in output
-    loaded = data.load(path, SUPPORT).rows
+    loaded = dataset.load(path, SUPPORT).rows
     assert loaded[0]["ticket"] == rows[0]["ticket"] and loaded[1]["response"] == rows[1]["response"]
     assert loaded[0]["_line"] == 2
 
@@ -271,15 +274,15 @@ def test_csv_cells_take_the_schema_types_and_round_trip(tmp_path: Path) -> None:
     }
     path = tmp_path / "t.csv"
     csv_table.write_csv(path, [row, {**row, "description": "e", "mutants": None}])
-    loaded = data.load(path, code_scenario).rows
+    loaded = dataset.load(path, code_scenario).rows
     assert {k: loaded[0][k] for k in row} == row and loaded[1]["mutants"] is None
     path.write_text(path.read_text().replace("false", "maybe", 1))
     with pytest.raises(DataError, match=r"t.csv:2 field 'runnable': expected true/false, got str 'maybe'"):
-        data.load(path, code_scenario)
+        dataset.load(path, code_scenario)
 
 
 def test_ungrouped_rows_split_as_before(support_rows: list[dict]) -> None:
     rows = support_rows[:100]
-    plain = data.split(rows, 0.2, 42, "intent")
-    assert data.split(rows, 0.2, 42, "intent", [None] * 100) == plain
-    assert data.split(rows, 0.2, 42, "intent", [f"own{i}" for i in range(100)]) == plain
+    plain = dataset.split(rows, 0.2, 42, "intent")
+    assert dataset.split(rows, 0.2, 42, "intent", [None] * 100) == plain
+    assert dataset.split(rows, 0.2, 42, "intent", [f"own{i}" for i in range(100)]) == plain

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from scenario_pack.core.errors import ConfigError
-from scenario_pack.core.few_shot import Baseline, build, nearest, with_shots
-from scenario_pack.core.scenario import Example
+from scenario_pack.core.evaluation.few_shot import Baseline, build, nearest, with_shots
+from scenario_pack.core.plugins.scenario import Example
 from tests.test_cli import run_tiny
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scenario_pack.core import generation
-from scenario_pack.core.scenario import Example
+from scenario_pack.core.evaluation import generation
+from scenario_pack.core.plugins.scenario import Example
 
 
 def test_batches_keep_budgets_apart_and_respect_the_size() -> None:
@@ -161,7 +161,7 @@ def test_answers_begin_with_one_of_the_closed_starts(tiny_model: Path) -> None:
 
 def test_saved_outputs_of_every_shape_become_records() -> None:
     """Stage files written before answers carried `steered` (2- and 3-tuples) still resume and re-score."""
-    from scenario_pack.core import evaluation
+    from scenario_pack.core.evaluation import scoring
 
     rows = [{"ticket": "a", "_line": 1}, {"ticket": "b", "_line": 2}]
     outputs = {
@@ -169,7 +169,7 @@ def test_saved_outputs_of_every_shape_become_records() -> None:
         "sampled": [("x", 1.0, ["s1"]), ("y", 2.0, ["s2"])],
         "new": [("x", 1.0, None, True), ("y", 2.0, None, False)],
     }
-    records = evaluation.prediction_records(rows, ["r1", "r2"], outputs)
+    records = scoring.prediction_records(rows, ["r1", "r2"], outputs)
     assert records[0]["old"] == {"raw": "x", "seconds": 1.0} and records[1]["sampled"]["samples"] == ["s2"]
     assert [r["new"]["steered"] for r in records] == [True, False] and "samples" not in records[0]["new"]
     assert records[0]["row"] == {"ticket": "a"}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import data
 from scenario_pack.core.cli import cli
-from scenario_pack.core.import_sources import UnreadableHtml, html_to_text
+from scenario_pack.core.data import dataset
+from scenario_pack.core.data.import_sources import UnreadableHtml, html_to_text
 from scenario_pack.scenarios.support import scenario as support_scenario
 from scenario_pack.scenarios.support.importers import read_zendesk
 from scenario_pack.scenarios.support.mail_cleaning import MailCleaner
@@ -494,14 +494,16 @@ def test_out_csv_is_real_csv_that_validate_reads_back(tiny_model: Path, tmp_path
     code, output = prepare(*common, "--out", out)
     assert code == 0 and "15 rows valid for scenario 'support'" in output, output
     assert out.read_text(encoding="utf-8").startswith("ticket,response,intent,id,subject,channel")
-    as_csv = [{k: v for k, v in row.items() if k != "_line"} for row in data.load(out, support_scenario).rows]
+    as_csv = [
+        {k: v for k, v in row.items() if k != "_line"} for row in dataset.load(out, support_scenario).rows
+    ]
     as_jsonl = [
         {k: v for k, v in r.items() if k != "_line"}
-        for r in data.load(tmp_path / "rows.jsonl", support_scenario).rows
+        for r in dataset.load(tmp_path / "rows.jsonl", support_scenario).rows
     ]
     assert as_csv == as_jsonl
     code, output = prepare(*common, "--out", out, "--append")
-    assert code == 2 and "repeats line 2" in output and len(data.read_rows(out, support_scenario)) == 30
+    assert code == 2 and "repeats line 2" in output and len(dataset.read_rows(out, support_scenario)) == 30
 
 
 @pytest.mark.parametrize("name", ["rows.txt", "rows.json", "rows", "rows.parquet"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_pack.core.training import last_complete_checkpoint
+from scenario_pack.core.training.trainer import last_complete_checkpoint
 
 CLI = [sys.executable, "-c", "from scenario_pack.core.cli import main; main()"]
 
@@ -105,7 +105,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
 
 def test_a_swallowed_ctrl_c_is_raised_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """A library's bare `except:` may eat the KeyboardInterrupt; the next step must raise it again."""
-    from scenario_pack.core import interrupt
+    from scenario_pack.core.runtime import interrupt
 
     monkeypatch.setattr(interrupt, "_requested", False)
     previous = signal.getsignal(signal.SIGINT)

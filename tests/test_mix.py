@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import registry
 from scenario_pack.core.cli import cli
 from scenario_pack.core.cli.scenario_commands import resolve_config
+from scenario_pack.core.data.validation import prepare
 from scenario_pack.core.errors import ConfigError
-from scenario_pack.core.mix import weighted_examples
-from scenario_pack.core.mix_plan import plan
-from scenario_pack.core.prepare import prepare
+from scenario_pack.core.plugins import registry
+from scenario_pack.core.runs.mix import weighted_examples
+from scenario_pack.core.runs.mix_plan import plan
 from tests.conftest import ROOT, write_jsonl
 
 POSTS = ROOT / "data_templates" / "content" / "posts.jsonl"

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenario_pack.core import data, registry
+from scenario_pack.core.data import dataset
 from scenario_pack.core.errors import ScenarioPackError
-from scenario_pack.core.scenario import Example
+from scenario_pack.core.plugins import registry
+from scenario_pack.core.plugins.scenario import Example
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80)
 VALUES = st.recursive(
@@ -40,9 +41,9 @@ def test_validation_and_formatting_never_crash(name: str) -> None:
             path = Path(folder) / "rows.jsonl"
             path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
             try:
-                dataset = data.load(path, scenario)
-                context = scenario.build_context(dataset.rows, settings_, path)
-                for row in dataset.rows:
+                loaded = dataset.load(path, scenario)
+                context = scenario.build_context(loaded.rows, settings_, path)
+                for row in loaded.rows:
                     assert isinstance(scenario.format(row, context), Example)
                     scenario.parse(json.dumps(row)[:200], context)
             except ScenarioPackError:

@@ -10,10 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from scenario_pack.core import config as config_mod
-from scenario_pack.core import quality, registry, report
 from scenario_pack.core.cli import cli
+from scenario_pack.core.data import quality
+from scenario_pack.core.data.validation import measure_tokens, prepare
 from scenario_pack.core.errors import DataError
-from scenario_pack.core.prepare import measure_tokens, prepare
+from scenario_pack.core.plugins import registry
+from scenario_pack.core.reporting import documents
 from tests.conftest import write_jsonl
 
 SUPPORT = registry.load("support")
@@ -115,10 +117,10 @@ def test_overfitting_warning_needs_rising_validation_and_falling_training_loss()
         return logs + [{"step": 5 * (i + 1), "eval_loss": loss} for i, loss in enumerate(val)]
 
     falling = [3.0 - 0.1 * i for i in range(20)]
-    warning = report.overfitting(history([2.0, 1.8, 1.9, 2.2], falling))
+    warning = documents.overfitting(history([2.0, 1.8, 1.9, 2.2], falling))
     assert warning and "rose from 1.800 (step 10) to 2.200 (step 20)" in warning
-    assert report.overfitting(history([2.0, 1.8, 1.7, 1.6], falling)) is None
-    assert report.overfitting(history([2.0, 1.8, 1.9, 2.2], [2.0] * 20)) is None  # training not falling
+    assert documents.overfitting(history([2.0, 1.8, 1.7, 1.6], falling)) is None
+    assert documents.overfitting(history([2.0, 1.8, 1.9, 2.2], [2.0] * 20)) is None  # training not falling
 
 
 def test_early_stopping_restores_the_best_checkpoint(
@@ -144,8 +146,8 @@ def test_thresholds_are_the_documented_ones() -> None:
 
 
 def test_slice_flags_name_regressions_and_widening_gaps() -> None:
-    from scenario_pack.core import evaluation
-    from scenario_pack.core.scenario import Metric, Scenario, Scored, mean_of
+    from scenario_pack.core.evaluation import scoring
+    from scenario_pack.core.plugins.scenario import Metric, Scenario, Scored, mean_of
 
     scenario = Scenario(
         "toy",
@@ -163,13 +165,13 @@ def test_slice_flags_name_regressions_and_widening_gaps() -> None:
     # email: 0.5 -> 1.0 (improved); chat: 0.5 -> 0.0 (regressed); the gap grows from 0 to 1
     base = scored("email", [1, 0] * 15) + scored("chat", [1, 0] * 15)
     tuned = scored("email", [1, 1] * 15) + scored("chat", [0, 0] * 15)
-    table, flags = evaluation.by_slice(scenario, base, tuned, "channel", 200, 0)
+    table, flags = scoring.by_slice(scenario, base, tuned, "channel", 200, 0)
     verdicts = {row[0]: row[-1] for row in table["rows"]}
     assert verdicts == {"chat": "regressed", "email": "improved"}
     assert any(f.startswith("channel=chat: hit regressed") for f in flags)
     assert any("gap in hit between slices widened after tuning, from 0.000 to 1.000" in f for f in flags)
     # the same per-slice change for both: no flag
-    _, calm = evaluation.by_slice(
+    _, calm = scoring.by_slice(
         scenario, base, scored("email", [1, 1] * 15) + scored("chat", [1, 1] * 15), "channel", 200, 0
     )
     assert calm == []

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_pack.core.redaction import find_secrets, luhn_ok, redact, redact_rows
+from scenario_pack.core.data.redaction import find_secrets, luhn_ok, redact, redact_rows
 
 
 @pytest.mark.parametrize(

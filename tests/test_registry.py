@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import registry
 from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import RegistryError
+from scenario_pack.core.plugins import registry
 
 
 def fake_entry_points(monkeypatch: pytest.MonkeyPatch, extra: dict[str, str]) -> None:
@@ -51,7 +51,7 @@ PLUGIN_MODULES = {
     # one real distribution with good and broken scenarios, found through its dist-info like any install
     "plugin_scenarios": """
 from pathlib import Path
-from scenario_pack.core.scenario import Field, Metric, Scenario, mean_of
+from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, mean_of
 
 def make(name, **changes):
     spec = dict(

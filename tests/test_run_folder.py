@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scenario_pack.core import run_folder
 from scenario_pack.core.errors import ConfigError
+from scenario_pack.core.runs import run_folder
 from tests.test_cli import run_tiny
 
 
@@ -103,3 +103,30 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_file(
     with pytest.raises(atomic.DiskFullError, match="no space left on the disk .* nothing was written there"):
         atomic.write_jsonl(target, [{"ticket": "x"}])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_knows_every_entry_the_layout_names() -> None:
+    """--overwrite removes only ENTRIES: a path of the layout outside them would survive a rerun."""
+    layout = run_folder.RunFolder(Path("/run"))
+    named = [
+        layout.config,
+        layout.split("train"),
+        layout.answers("base"),
+        layout.context_answers(),
+        layout.tuned(),
+        layout.tuned(layout.group_tuned("type", "blog post")),
+        layout.train_result(),
+        layout.train_log(),
+        layout.rows_seen("adapter", 1),
+        layout.checkpoints("trial-0"),
+        layout.sweep_choice,
+        layout.sweep_db,
+        layout.best_config,
+        layout.predictions,
+        layout.report_json,
+        layout.report_md,
+        layout.report_html,
+        layout.loss_png,
+    ]
+    assert {path.relative_to("/run").parts[0] for path in named} <= set(run_folder.ENTRIES)
+    assert layout.group_tuned("type", "blog post") == "adapters/type=blog_post"

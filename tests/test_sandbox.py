@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from scenario_pack.core import sandbox
+from scenario_pack.core.sandbox import runner
 from scenario_pack.scenarios.code import harness
 
 PYTEST = ["-q", "-x", "-p", "no:cacheprovider"]
-GENEROUS = sandbox.Limits(wall_seconds=120, cpu_seconds=60, memory_mb=1024)
+GENEROUS = runner.Limits(wall_seconds=120, cpu_seconds=60, memory_mb=1024)
 
 
 def job(test_body: str) -> tuple[dict[str, str], str, list[str]]:
@@ -21,19 +21,17 @@ def job(test_body: str) -> tuple[dict[str, str], str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def quick() -> sandbox.Limits:
+def quick() -> runner.Limits:
     """Limits set from what a passing one-line test costs on this machine (its wall time bounds its CPU
     time): a slow CPU gets proportionally more, so no test here depends on the CPU being fast. Every
     snippet below that must hit a limit exceeds any limit (an endless loop, a 3 GB allocation)."""
-    startup = max(
-        sandbox.run(*job("pass"), limits=GENEROUS, env=harness.PYTEST_ENV).seconds for _ in range(2)
-    )
+    startup = max(runner.run(*job("pass"), limits=GENEROUS, env=harness.PYTEST_ENV).seconds for _ in range(2))
     cpu = math.ceil(3 * startup) + 2
-    return sandbox.Limits(wall_seconds=2 * cpu + 10, cpu_seconds=cpu, memory_mb=1024)
+    return runner.Limits(wall_seconds=2 * cpu + 10, cpu_seconds=cpu, memory_mb=1024)
 
 
-def test_good_code_passes_and_bad_code_fails(quick: sandbox.Limits) -> None:
-    good, bad = sandbox.run_many(
+def test_good_code_passes_and_bad_code_fails(quick: runner.Limits) -> None:
+    good, bad = runner.run_many(
         [
             job("from solution import add\nassert add(2, 3) == 5"),
             job("from solution import add\nassert add(2, 2) == 5"),
@@ -67,20 +65,20 @@ def test_good_code_passes_and_bad_code_fails(quick: sandbox.Limits) -> None:
     ],
 )
 def test_adversarial_snippets_are_contained(
-    name: str, body: str, status: str, says: str, quick: sandbox.Limits
+    name: str, body: str, status: str, says: str, quick: runner.Limits
 ) -> None:
-    outcome = sandbox.run(*job(body), limits=quick, env=harness.PYTEST_ENV)
+    outcome = runner.run(*job(body), limits=quick, env=harness.PYTEST_ENV)
     assert outcome.status == status, outcome.output
     assert says in outcome.output
     assert outcome.seconds < quick.wall_seconds + 5
 
 
 def test_files_outside_the_work_folder_cannot_be_deleted_or_written(
-    tmp_path: Path, quick: sandbox.Limits
+    tmp_path: Path, quick: runner.Limits
 ) -> None:
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me")
-    outcomes = sandbox.run_many(
+    outcomes = runner.run_many(
         [
             job(f"import os\nos.remove({str(victim)!r})"),
             job(f"import shutil\nshutil.rmtree({str(tmp_path)!r})"),
@@ -95,20 +93,20 @@ def test_files_outside_the_work_folder_cannot_be_deleted_or_written(
     assert victim.read_text() == "keep me" and not (tmp_path / "new.txt").exists()
 
 
-def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch, quick: sandbox.Limits) -> None:
+def test_environment_is_scrubbed(monkeypatch: pytest.MonkeyPatch, quick: runner.Limits) -> None:
     monkeypatch.setenv("SECRET_TOKEN", "hunter2")
-    outcome = sandbox.run(
+    outcome = runner.run(
         *job("import os\nassert 'SECRET_TOKEN' not in os.environ"), limits=quick, env=harness.PYTEST_ENV
     )
     assert outcome.passed, outcome.output
 
 
-def test_the_sandboxed_pytest_loads_no_installed_plugin(quick: sandbox.Limits) -> None:
+def test_the_sandboxed_pytest_loads_no_installed_plugin(quick: runner.Limits) -> None:
     """Each plugin costs CPU for every answer scored (hypothesis alone ~0.5 s): none is loaded."""
     check = "import sys\nassert 'hypothesis' not in sys.modules and 'anyio' not in sys.modules"
-    lean = sandbox.run(*job(check), limits=quick, env=harness.PYTEST_ENV)
+    lean = runner.run(*job(check), limits=quick, env=harness.PYTEST_ENV)
     assert lean.passed, lean.output
-    assert sandbox.run(*job(check), limits=GENEROUS).status == "failed"  # the check can fail
+    assert runner.run(*job(check), limits=GENEROUS).status == "failed"  # the check can fail
 
 
 def test_no_process_outlives_the_run() -> None:
@@ -116,7 +114,7 @@ def test_no_process_outlives_the_run() -> None:
     import shutil
     import subprocess
 
-    prefix = sandbox.namespaces()
+    prefix = runner.namespaces()
     if "-rnpf" not in prefix:
         pytest.skip("this kernel lets no unprivileged user make a PID namespace")
     marker = "299.0731"  # a sleep no other process runs
@@ -137,15 +135,15 @@ for f in gc.get_objects():
 
 
 @pytest.fixture(scope="module")
-def confined() -> sandbox.Boundary:
-    found = sandbox.boundary()
+def confined() -> runner.Boundary:
+    found = runner.boundary()
     if not found.confined:
         pytest.skip(f"no OS boundary on this machine ({found.describe()})")
     return found
 
 
 def test_the_boundary_holds_after_the_audit_hooks_are_switched_off(
-    tmp_path: Path, quick: sandbox.Limits, confined: sandbox.Boundary
+    tmp_path: Path, quick: runner.Limits, confined: runner.Boundary
 ) -> None:
     """With the Python-level guard disabled from inside, the kernel still refuses every way out."""
     import socket
@@ -165,7 +163,7 @@ def test_the_boundary_holds_after_the_audit_hooks_are_switched_off(
             "os.open('new.txt', os.O_CREAT | os.O_WRONLY, dir_fd=d)"
         ),
         "read a user file": f"print(open({str(secret)!r}).read())",
-        "read the project": f"print(open({str(Path(sandbox.__file__))!r}).read())",
+        "read the project": f"print(open({str(Path(runner.__file__))!r}).read())",
         "sqlite": f"import sqlite3\nsqlite3.connect({str(outside / 'db')!r}).execute('create table t(x)')",
         "mkfifo": f"import os\nos.mkfifo({str(outside / 'fifo')!r})",
         "chmod": f"import os\nos.chmod({str(secret)!r}, 0o777)",
@@ -176,7 +174,7 @@ def test_the_boundary_holds_after_the_audit_hooks_are_switched_off(
         "fork": "import os\nassert os.fork() != 0",
     }
     jobs = [job(UNHOOK + body) for body in attempts.values()]
-    outcomes = sandbox.run_many(jobs, quick, env=harness.PYTEST_ENV)
+    outcomes = runner.run_many(jobs, quick, env=harness.PYTEST_ENV)
     listener.close()
     for name, outcome in zip(attempts, outcomes, strict=True):
         assert outcome.status == "failed", (name, outcome.output)
@@ -188,14 +186,14 @@ def test_the_boundary_holds_after_the_audit_hooks_are_switched_off(
 def test_an_answer_that_cannot_be_confined_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
     from scenario_pack.core.errors import SandboxError
 
-    monkeypatch.setattr(sandbox, "boundary", lambda: sandbox.Boundary("", ()))
+    monkeypatch.setattr(runner, "boundary", lambda: runner.Boundary("", ()))
     with pytest.raises(SandboxError, match="no operating-system boundary .* --allow-unconfined"):
         harness.run_tests([("python", "def add(a, b):\n    return a + b\n", "def test_it():\n    pass\n")])
 
 
 def test_endless_output_ends_at_the_limit_and_costs_no_memory() -> None:
     flood = {"flood.py": "import os\nwhile True:\n    os.write(1, b'x' * 65536)\n"}
-    limits = sandbox.Limits(wall_seconds=3, cpu_seconds=60, memory_mb=512)
-    outcome = sandbox.run(flood, "flood", [], limits)
+    limits = runner.Limits(wall_seconds=3, cpu_seconds=60, memory_mb=512)
+    outcome = runner.run(flood, "flood", [], limits)
     assert outcome.status == "timeout" and outcome.seconds < limits.wall_seconds + 6
-    assert len(outcome.output) <= sandbox.OUTPUT_CHARS
+    assert len(outcome.output) <= runner.OUTPUT_CHARS

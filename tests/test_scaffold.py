@@ -13,8 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from scenario_pack.core import scaffolding
 from scenario_pack.core.cli import cli
+from scenario_pack.core.plugins import scaffolding
 
 NAME = "note_digest"  # installed by the `package` fixture for the module's duration
 OTHER = "ticket_tags"  # for tests that write a skeleton without installing it

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import quality, similarity
 from scenario_pack.core.cli import cli
+from scenario_pack.core.data import quality, similarity
 from tests.conftest import SUPPORT_DATA, write_jsonl
 from tests.test_quality import clean_rows, findings
 

@@ -1,7 +1,7 @@
 import pytest
 
-from scenario_pack.core.scenario import Metric, Scored, mean_of
-from scenario_pack.core.statistics import compare, verdict
+from scenario_pack.core.evaluation.statistics import compare, verdict
+from scenario_pack.core.plugins.scenario import Metric, Scored, mean_of
 
 
 def runs(values: list[float]) -> list[Scored]:
@@ -42,7 +42,12 @@ def test_vectorised_macro_f1_and_bleu_equal_the_library_on_every_resample() -> N
     """The report's resampled macro-F1 and corpus BLEU are sklearn's and sacrebleu's numbers."""
     import numpy as np
 
-    from scenario_pack.core.metrics import corpus_bleu, corpus_bleu_resampled, macro_f1, macro_f1_resampled
+    from scenario_pack.core.evaluation.metrics import (
+        corpus_bleu,
+        corpus_bleu_resampled,
+        macro_f1,
+        macro_f1_resampled,
+    )
 
     rng = np.random.default_rng(3)
     labels = ["refund", "order_status", "damaged", "account"]

@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenario_pack.core import registry
 from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import DataError
-from scenario_pack.core.scenario import Scored
+from scenario_pack.core.plugins import registry
+from scenario_pack.core.plugins.scenario import Scored
 from scenario_pack.scenarios.support import grounded, retrieval
 from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS, write_jsonl
 

@@ -8,8 +8,8 @@ import yaml
 
 from scenario_pack.core import config as config_mod
 from scenario_pack.core.errors import ConfigError
-from scenario_pack.core.sweep import Param, search_space, trial_settings
-from scenario_pack.core.training import METHOD_LR
+from scenario_pack.core.runs.sweep import Param, search_space, trial_settings
+from scenario_pack.core.training.trainer import METHOD_LR
 from tests.test_cli import QUICK, invoke
 
 

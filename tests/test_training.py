@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from scenario_pack.core import config as config_mod
-from scenario_pack.core import registry, training
-from scenario_pack.core.scenario import Example
+from scenario_pack.core.plugins import registry
+from scenario_pack.core.plugins.scenario import Example
+from scenario_pack.core.training import trainer as training
 
 EXAMPLES = [
     Example(
@@ -154,7 +155,7 @@ def test_bf16_training_keeps_frozen_weights_in_bf16_and_the_result_generates(
     (TRL leaves a forward on the instance that closes over the original model)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from scenario_pack.core import generation
+    from scenario_pack.core.evaluation import generation
 
     config = config_mod.resolve({}, None, [("test", {"train": {"method": method, "max_steps": 1}})])
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)

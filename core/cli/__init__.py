@@ -7,8 +7,8 @@ import os
 
 import click
 
-from .. import hardware, interrupt
 from ..errors import ScenarioPackError
+from ..runtime import hardware, interrupt
 from .mix_command import run_mix_command
 from .new_command import new_command
 from .option_owners import redirect

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .. import run_folder
 from ..errors import ConfigError
+from ..runs import run_folder
 from .scenario_commands import COMMON_FLAGS, OVERWRITE, _load_tokenizer, _overrides, progress_bar
 
 
@@ -42,10 +42,11 @@ def _params() -> list[click.Parameter]:
 
 
 def _run_mix(**kwargs: Any) -> None:
-    from ..mix import run_mix
-    from ..mix_plan import plan
-    from ..pipeline import Timer, default_run_dir
-    from ..prepare import measure_tokens, prepare
+    from ..data.validation import measure_tokens, prepare
+    from ..runs.mix import run_mix
+    from ..runs.mix_plan import plan
+    from ..runs.run_folder import default_run_dir
+    from ..runtime.environment import Timer
 
     quiet = kwargs["quiet"]
     timer, start = Timer(), time.perf_counter()

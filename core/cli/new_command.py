@@ -1,4 +1,4 @@
-"""`scenario new NAME`: write a new scenario package to start from (see core/scaffolding.py)."""
+"""`scenario new NAME`: write a new scenario package to start from (see core/plugins/scaffolding.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import click
 )
 def new_command(name: str, target: Path | None) -> None:
     """Create an installable scenario package NAME: schema, template, metric, sample data, tests."""
-    from ..scaffolding import write_skeleton
+    from ..plugins.scaffolding import write_skeleton
 
     target = target or Path(name)
     written = write_skeleton(name, target)

@@ -12,10 +12,11 @@ from typing import Any
 
 import click
 
-from .. import atomic, csv_table, data, redaction
+from .. import atomic
+from ..data import csv_table, dataset, redaction
+from ..data.importing import Importer, ImportOption, ImportResult
 from ..errors import ConfigError, RegistryError, ScenarioPackError, data_error
-from ..importing import Importer, ImportOption, ImportResult
-from ..scenario import Scenario
+from ..plugins.scenario import Scenario
 from .scenario_commands import config_params, resolve_config, scenario_options, validate_and_summarise
 
 EXAMPLES_SHOWN = 3
@@ -58,7 +59,7 @@ def prepare_for(scenario: Scenario) -> click.Command:
             counts = redaction.redact_rows(result.rows, fields)
             found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none found"
             click.echo(f"redacted before writing ({', '.join(fields)}): {found}; --no-redact keeps them raw")
-        earlier = data.read_rows(out, scenario) if kwargs["append"] and out.exists() else []
+        earlier = dataset.read_rows(out, scenario) if kwargs["append"] and out.exists() else []
         if out.suffix.lower() == ".csv":
             csv_table.write_csv(out, earlier + result.rows)
         else:

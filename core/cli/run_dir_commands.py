@@ -26,7 +26,7 @@ def _read_report(run_dir: Path) -> dict:
 @RUN_DIR
 def eval_command(run_dir: Path) -> None:
     """Re-score a run's predictions.jsonl (no generation) and re-render its reports."""
-    from ..pipeline import rescore
+    from ..reporting.build import rescore
 
     if _read_report(run_dir).get("kind") == "mix":
         raise ScenarioPackError(
@@ -45,9 +45,10 @@ def eval_command(run_dir: Path) -> None:
 @RUN_DIR
 def report_command(run_dir: Path) -> None:
     """Re-render report.md and report.html from report.json and predictions.jsonl."""
-    from .. import mix, report
+    from ..reporting import documents
+    from ..runs import mix
 
-    render = mix.render if _read_report(run_dir).get("kind") == "mix" else report.render
+    render = mix.render if _read_report(run_dir).get("kind") == "mix" else documents.render
     paths = render(run_dir)
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
@@ -63,7 +64,7 @@ def report_command(run_dir: Path) -> None:
 )
 def export_command(run_dir: Path, merged: Path) -> None:
     """Merge a run's adapter into its base model, loadable with AutoModelForCausalLM.from_pretrained."""
-    from ..export import export_merged
+    from ..runs.export import export_merged
 
     _read_report(run_dir)
     click.echo(f"wrote {export_merged(run_dir, merged)}")

@@ -16,9 +16,10 @@ from typing import Any
 import click
 
 from .. import config as config_mod
-from .. import registry, run_folder
 from ..errors import ConfigError, RegistryError
-from ..scenario import Scenario
+from ..plugins import registry
+from ..plugins.scenario import Scenario
+from ..runs import run_folder
 
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     # (flag, config section.key, type, help)
@@ -191,7 +192,7 @@ def progress_bar(quiet: bool) -> Iterator[Callable[[str, int], Any]]:
 
 
 def _load_tokenizer(config: dict[str, Any], quiet: bool) -> Any:
-    from ..models import load_tokenizer, needs_conversion
+    from ..runtime.models import load_tokenizer, needs_conversion
 
     if needs_conversion(config["model"]["name"]) and not quiet:
         click.echo(
@@ -204,7 +205,7 @@ def validate_and_summarise(
     scenario: Scenario, config: dict[str, Any], data: Path, test: Path | None, quiet: bool
 ) -> None:
     """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows."""
-    from ..prepare import measure_tokens, prepare
+    from ..data.validation import measure_tokens, prepare
 
     with progress_bar(quiet) as bars:
         prepared = prepare(scenario, config, data, test, bars)
@@ -250,7 +251,7 @@ def validate_for(scenario: Scenario) -> click.Command:
 
 def inspect_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        from ..prepare import measure_tokens, prepare
+        from ..data.validation import measure_tokens, prepare
 
         config = resolve_config(scenario, kwargs)
         config["data"]["allow_leakage"] = True  # inspect reports leakage; it does not refuse it
@@ -286,8 +287,9 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
     """A command that validates, prepares the run folder, then hands over to `execute` (run or sweep)."""
 
     def callback(**kwargs: Any) -> None:
-        from ..pipeline import Timer, default_run_dir
-        from ..prepare import measure_tokens, prepare
+        from ..data.validation import measure_tokens, prepare
+        from ..runs.run_folder import default_run_dir
+        from ..runtime.environment import Timer
 
         quiet = kwargs["quiet"]
         timer = Timer()
@@ -351,7 +353,7 @@ def _pipeline_command(scenario: Scenario, execute: Execute, extra: list[click.Pa
 
 def run_for(scenario: Scenario) -> click.Command:
     def execute(prepared: Any, tokenizer: Any, run_dir: Path, bar: Any, kwargs: dict, timer: Any) -> dict:
-        from ..pipeline import run
+        from ..runs.pipeline import run
 
         return run(
             prepared, tokenizer, run_dir, bar, quiet=kwargs["quiet"], resume=kwargs["resume"], timer=timer
@@ -373,7 +375,7 @@ def run_for(scenario: Scenario) -> click.Command:
 
 def sweep_for(scenario: Scenario) -> click.Command:
     def execute(prepared: Any, tokenizer: Any, run_dir: Path, bar: Any, kwargs: dict, timer: Any) -> dict:
-        from ..sweep import run_sweep, search_space
+        from ..runs.sweep import run_sweep, search_space
 
         space = search_space(prepared.config, kwargs["params"])
         echo = (lambda _: None) if kwargs["quiet"] else click.echo
@@ -409,7 +411,7 @@ def sweep_for(scenario: Scenario) -> click.Command:
 
 
 def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
-    from ..evaluation import number
+    from ..evaluation.scoring import number
 
     click.echo(
         f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)"

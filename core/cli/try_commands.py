@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .. import registry
 from ..errors import ConfigError
+from ..plugins import registry
 
 SOURCE_OPTIONS = [
     click.argument("name"),
@@ -33,7 +33,7 @@ def _with_source(command: Any) -> Any:
 
 
 def _session(name: str, run_dir: Path | None, data: Path | None, model_name: str | None) -> Any:
-    from ..interactive import open_session
+    from ..runs.interactive import open_session
 
     return open_session(registry.load(name), run_dir, data, model_name)
 

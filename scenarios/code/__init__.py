@@ -12,9 +12,9 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core import sandbox
-from scenario_pack.core.metrics import chrf
-from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of
+from scenario_pack.core.evaluation.metrics import chrf
+from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, Scored, mean_of
+from scenario_pack.core.sandbox import runner
 
 from . import extract, harness, importers, standard
 
@@ -200,7 +200,7 @@ class CodeScenario(Scenario):
         limits = harness.LIMITS
         return {
             "coding standard": f"ruff, {context.standard}",
-            "sandbox boundary": sandbox.boundary().describe(),
+            "sandbox boundary": runner.boundary().describe(),
             "sandbox": (
                 f"fresh subprocess and temp folder per run, {limits.wall_seconds:.0f} s wall / "
                 f"{limits.cpu_seconds} s CPU / {limits.memory_mb} MB; writes outside the folder, network, "

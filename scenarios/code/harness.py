@@ -11,8 +11,8 @@ import re
 import secrets
 from pathlib import Path
 
-from scenario_pack.core import sandbox
 from scenario_pack.core.errors import SandboxError
+from scenario_pack.core.sandbox import runner
 
 PLUGIN = "_scenario_evidence"  # evidence_plugin.py, copied into each run's folder under this name
 PLUGIN_SOURCE = Path(__file__).with_name("evidence_plugin.py").read_text(encoding="utf-8")
@@ -34,7 +34,7 @@ PYTEST_ARGS = [
 # and 0.58 s (benchmarks/sandbox_startup.py).
 # The rows' tests need none of them; Django rows set Django up in their own conftest.py.
 PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-LIMITS = sandbox.Limits(wall_seconds=30, cpu_seconds=20, memory_mb=2048)
+LIMITS = runner.Limits(wall_seconds=30, cpu_seconds=20, memory_mb=2048)
 
 URLS = 'from .solution import *  # noqa\nurlpatterns = globals().get("urlpatterns", [])\n'
 DJANGO_CONFTEST = """\
@@ -75,11 +75,11 @@ def files(kind: str, code: str, tests: str, key: str = "") -> dict[str, str]:
     return {"solution.py": code, "test_solution.py": harden(tests), **evidence}
 
 
-def run_tests(jobs: list[tuple[str, str, str]], allow_unconfined: bool = False) -> list[sandbox.Outcome]:
+def run_tests(jobs: list[tuple[str, str, str]], allow_unconfined: bool = False) -> list[runner.Outcome]:
     """(kind, code, tests) per job, run in parallel over the CPU cores; passed only on evidence.
 
     Refuses to run anything where the operating system offers no boundary, unless allowed."""
-    boundary = sandbox.boundary()
+    boundary = runner.boundary()
     if jobs and not boundary.confined and not allow_unconfined:
         raise SandboxError(
             "this machine offers no operating-system boundary for running model-written code (no Landlock "
@@ -88,7 +88,7 @@ def run_tests(jobs: list[tuple[str, str, str]], allow_unconfined: bool = False) 
         )
     keys = [secrets.token_hex(16) for _ in jobs]
     runs = [(files(*job, key), "pytest", PYTEST_ARGS) for job, key in zip(jobs, keys, strict=True)]
-    outcomes = sandbox.run_many(runs, LIMITS, env=PYTEST_ENV, evidence_file=RECORDS_FILE)
+    outcomes = runner.run_many(runs, LIMITS, env=PYTEST_ENV, evidence_file=RECORDS_FILE)
     return [judge(o, key, job[2]) for o, key, job in zip(outcomes, keys, jobs, strict=True)]
 
 
@@ -177,7 +177,7 @@ def missing_evidence(records: str, key: str, tests: str) -> str | None:
     return None
 
 
-def judge(outcome: sandbox.Outcome, key: str, tests: str) -> sandbox.Outcome:
+def judge(outcome: runner.Outcome, key: str, tests: str) -> runner.Outcome:
     """A pass stands only on evidence; an exit code of 0 without it is a failure that says why."""
     if not outcome.passed:
         return outcome
@@ -194,7 +194,7 @@ NOT_COUNTED = "scenario-pack: not counted as passed"
 RAISED = re.compile(r"^E\s+(\w+(?:Error|Exception))\b", re.MULTILINE)
 
 
-def failure_cause(outcome: sandbox.Outcome) -> str:
+def failure_cause(outcome: runner.Outcome) -> str:
     """Why an answer's tests did not pass, read from pytest's output: a model that names the wrong
     function fails differently from one whose function runs and returns the wrong value."""
     if outcome.passed:

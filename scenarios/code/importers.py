@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core import redaction
+from scenario_pack.core.data import redaction
+from scenario_pack.core.data.import_sources import require_dir
+from scenario_pack.core.data.importing import Importer, ImportOption, ImportResult, Skip
 from scenario_pack.core.errors import data_error
-from scenario_pack.core.import_sources import require_dir
-from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
-from scenario_pack.core.sandbox import Outcome
+from scenario_pack.core.sandbox.runner import Outcome
 
 from . import harness, repo, repo_tests
 from .repo_tests import RepoTest

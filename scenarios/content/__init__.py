@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core.errors import DataIssue, ScenarioPackError, data_error
-from scenario_pack.core.metrics import rouge_l
-from scenario_pack.core.scenario import (
+from scenario_pack.core.evaluation.metrics import rouge_l
+from scenario_pack.core.plugins.scenario import (
     Field,
     Metric,
     PromptTemplate,

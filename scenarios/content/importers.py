@@ -14,16 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core.csv_table import CsvTable, read_csv
-from scenario_pack.core.errors import ConfigError, DataError, DataIssue, data_error
-from scenario_pack.core.import_sources import (
+from scenario_pack.core.data.csv_table import CsvTable, read_csv
+from scenario_pack.core.data.import_sources import (
     UnreadableHtml,
     html_to_text,
     map_columns,
     read_text,
     require_dir,
 )
-from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
+from scenario_pack.core.data.importing import Importer, ImportOption, ImportResult, Skip
+from scenario_pack.core.errors import ConfigError, DataError, DataIssue, data_error
 
 from . import rules
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core.errors import DataIssue
-from scenario_pack.core.metrics import (
+from scenario_pack.core.evaluation.metrics import (
     accuracy,
     corpus_bleu,
     corpus_bleu_resampled,
@@ -18,7 +18,7 @@ from scenario_pack.core.metrics import (
     per_label_f1,
     rouge_l,
 )
-from scenario_pack.core.scenario import Field, Metric, Scenario, Scored, mean_of, resampled_by
+from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, Scored, mean_of, resampled_by
 
 from . import retrieval
 from .importers import importers

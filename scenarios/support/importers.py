@@ -13,10 +13,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core.csv_table import read_csv
+from scenario_pack.core.data.csv_table import read_csv
+from scenario_pack.core.data.import_sources import (
+    UnreadableHtml,
+    html_to_text,
+    map_columns,
+    read_json,
+    records,
+)
+from scenario_pack.core.data.importing import Importer, ImportOption, ImportResult, Skip
 from scenario_pack.core.errors import ConfigError, data_error
-from scenario_pack.core.import_sources import UnreadableHtml, html_to_text, map_columns, read_json, records
-from scenario_pack.core.importing import Importer, ImportOption, ImportResult, Skip
 
 from .mail_cleaning import MailCleaner
 

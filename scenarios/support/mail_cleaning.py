@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from scenario_pack.core.data.import_sources import html_to_text, looks_like_html
 from scenario_pack.core.errors import ConfigError
-from scenario_pack.core.import_sources import html_to_text, looks_like_html
 
 # Reply headers mail-parser-reply 1.36 misses: its Spanish one wants two spaces before "escribió", its
 # Dutch one no name after "schreef" (Gmail puts it there), and it has no Portuguese.

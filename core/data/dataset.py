@@ -1,0 +1,380 @@
+"""Loading, validation and splitting of a scenario's rows.
+
+JSON Lines are parsed line by line (every error must name its line); CSV through the project's one
+CSV reader (core/data/csv_table.py), which `prepare --from csv` uses too; Parquet with pyarrow.
+Validation runs before any model is loaded and reports every problem at once (up to a cap), each
+naming the file, the line and the field. Rows keep their source line in `_line` so later stages
+(reports, leakage checks) can point back at the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, DataIssue, data_error
+from ..plugins.scenario import Scenario
+from . import csv_table
+
+FORMATS = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}
+TYPE_NAMES = {str: "text", int: "whole number", float: "number", bool: "true/false", list: "list"}
+
+
+@dataclass
+class Dataset:
+    """Validated rows of one file, with where they came from."""
+
+    path: Path
+    rows: list[dict[str, Any]]
+    sha256: str
+    read_as: str | None = None  # how a CSV was read, when not comma-separated UTF-8
+
+
+def _check_path(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise data_error(
+            path, None, None, "is a broken or looping symbolic link", "Point it at a real data file."
+        )
+    if not path.exists():
+        raise data_error(path, None, None, "file not found", "Check the path.")
+    if path.is_dir():
+        raise data_error(
+            path, None, None, "is a directory, not a data file", "Pass a .jsonl, .csv or .parquet file."
+        )
+    if path.suffix.lower() not in FORMATS:
+        raise data_error(
+            path,
+            None,
+            None,
+            f"unsupported file type '{path.suffix or '(none)'}'",
+            "Use .jsonl (one JSON object per line), .csv or .parquet.",
+        )
+    if not os.access(path, os.R_OK):
+        raise data_error(path, None, None, "file is not readable", "Fix its permissions (chmod +r).")
+    if path.stat().st_size == 0:
+        raise data_error(path, None, None, "file is empty", "Add at least one row.")
+
+
+def _is_json_array(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except json.JSONDecodeError:
+        return False
+
+
+def _read_json_lines(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None]]:
+    """Parse JSON Lines line by line, so every problem names its line (datasets' errors name none)."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise data_error(
+            path, line, None, f"bytes are not UTF-8 (position {exc.start})", "Re-save the file as UTF-8."
+        ) from exc
+    if not text.strip():
+        raise data_error(path, None, None, "file has no rows, only whitespace", "Add rows.")
+    if text.lstrip().startswith("[") and _is_json_array(text):
+        raise data_error(
+            path,
+            1,
+            None,
+            "file is a JSON array, not JSON Lines",
+            "Write one JSON object per line (e.g. jq -c '.[]' in.json > out.jsonl).",
+        )
+    issues: list[DataIssue] = []
+    rows: list[dict[str, Any]] = []
+    lines: list[int | None] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            issues.append(
+                DataIssue(
+                    str(path),
+                    number,
+                    None,
+                    f"invalid JSON ({exc.msg} at column {exc.colno})",
+                    "Fix the syntax of this line.",
+                )
+            )
+            continue
+        if not isinstance(value, dict):
+            issues.append(
+                DataIssue(
+                    str(path),
+                    number,
+                    None,
+                    f"expected a JSON object, got {type(value).__name__}",
+                    'Each line must be one object like {"field": "value"}.',
+                )
+            )
+            continue
+        rows.append(value)
+        lines.append(number)
+    if issues:
+        raise DataError(issues)
+    return rows, lines
+
+
+def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None], str | None]:
+    """CSV through the shared reader (lines are the file's lines), Parquet through pyarrow (row numbers).
+
+    Also returns how a CSV was read when that is not comma-separated UTF-8, for the user to see.
+    """
+    if FORMATS[path.suffix.lower()] == "parquet":
+        return _read_parquet(path, scenario)
+    table = csv_table.read_csv(path)
+    _require_fields(path, scenario, table.columns, 1, table.read_as)
+    kinds = {spec.name: spec.type for spec in scenario.fields}
+    rows = [
+        {name: csv_table.parse_cell(cell, kinds.get(name, str)) for name, cell in cells.items()}
+        for _, cells in table.rows
+    ]
+    return rows, [line for line, _ in table.rows], table.read_as
+
+
+def _read_parquet(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None], None]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise data_error(
+            path,
+            None,
+            None,
+            f"cannot read as Parquet: {str(exc).splitlines()[0][:300]}",
+            "Check that it is a complete Parquet file (write it again), or use .jsonl or .csv.",
+        ) from exc
+    if rows:
+        _require_fields(path, scenario, list(rows[0]), None, None)
+    return rows, list(range(1, len(rows) + 1)), None
+
+
+def _require_fields(
+    path: Path, scenario: Scenario, found: list[str], line: int | None, read_as: str | None
+) -> None:
+    """A required field no row has is one problem, not one per row, and its fix is usually a mapping."""
+    missing = [spec.name for spec in scenario.fields if spec.required and spec.name not in found]
+    if not missing:
+        return
+    shown = ", ".join(found[:30]) + (f" and {len(found) - 30} more" if len(found) > 30 else "")
+    how = f"; {read_as}" if read_as else ""
+    raise data_error(
+        path,
+        line,
+        missing[0],
+        f"required field(s) {', '.join(missing)} missing from every row (found: {shown}{how})",
+        _mapping_fix(scenario, path, missing[0]),
+    )
+
+
+def _mapping_fix(scenario: Scenario, path: Path, field: str) -> str:
+    kinds = [importer.kind for importer in scenario.importers]
+    if "csv" in kinds:
+        export = path if path.suffix.lower() == ".csv" else "YOUR_EXPORT.csv"
+        return (
+            f"Rename the column, or let prepare map your column to it: `scenario prepare {scenario.name} "
+            f"--from csv {export} --map {field}=YOUR_COLUMN --out rows.jsonl`."
+        )
+    if kinds:
+        return (
+            f"Rename it in every row, or import your source with `scenario prepare {scenario.name} "
+            f"--from {'|'.join(kinds)}` (see --help)."
+        )
+    return f"Add or rename '{field}' in every row."
+
+
+def _check_row(row: dict[str, Any], scenario: Scenario, source: str, line: int | None) -> list[DataIssue]:
+    issues = []
+    for spec in scenario.fields:
+        value = row.get(spec.name)
+        kind = TYPE_NAMES.get(spec.type, spec.type.__name__)
+        if value is None:
+            if spec.required:
+                issues.append(
+                    DataIssue(
+                        source,
+                        line,
+                        spec.name,
+                        "required field is missing",
+                        f"Add '{spec.name}' ({spec.description}).",
+                    )
+                )
+            continue
+        ok = isinstance(value, spec.type) and not (isinstance(value, bool) and spec.type is not bool)
+        if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            issues.append(
+                DataIssue(
+                    source,
+                    line,
+                    spec.name,
+                    f"expected {kind}, got {type(value).__name__} {str(value)[:40]!r}",
+                    f"Give '{spec.name}' as {kind}.",
+                )
+            )
+        elif spec.nonempty and spec.required and isinstance(value, str) and not value.strip():
+            issues.append(
+                DataIssue(source, line, spec.name, "is empty", f"Fill in '{spec.name}' or drop the row.")
+            )
+    if not issues:
+        issues = [DataIssue(source, line, *problem) for problem in scenario.check_row(row)]
+    return issues
+
+
+def _check_unique(rows: list[dict[str, Any]], scenario: Scenario, source: str) -> list[DataIssue]:
+    issues = []
+    for spec in scenario.fields:
+        if not spec.unique:
+            continue
+        seen: dict[str, int | None] = {}
+        for row in rows:
+            value = row.get(spec.name)
+            if value is None:
+                continue
+            key = json.dumps(value, sort_keys=True, default=str)  # any JSON value, lists included
+            if key in seen:
+                issues.append(
+                    DataIssue(
+                        source,
+                        row["_line"],
+                        spec.name,
+                        f"{value!r} repeats line {seen[key]}",
+                        f"Give every row its own '{spec.name}', or drop the duplicate.",
+                    )
+                )
+            else:
+                seen[key] = row["_line"]
+    return issues
+
+
+def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
+    """Read and validate one file against the scenario's schema; raise DataError listing every problem."""
+    path = Path(path)
+    _check_path(path)
+    raw = path.read_bytes()
+    read_as = None
+    if FORMATS[path.suffix.lower()] == "json":
+        rows, line_numbers = _read_json_lines(path, raw)
+        _require_fields(path, scenario, list(dict.fromkeys(k for row in rows for k in row)), None, None)
+    else:
+        rows, line_numbers, read_as = _read_table(path, scenario)
+    if limit is not None:
+        rows, line_numbers = rows[:limit], line_numbers[:limit]
+    if not rows:
+        raise data_error(path, None, None, "file has no rows", "Add at least one row.")
+    issues: list[DataIssue] = []
+    clean = []
+    for row, line in zip(rows, line_numbers, strict=True):
+        issues.extend(_check_row(row, scenario, str(path), line))
+        clean.append({**row, "_line": line})
+    issues.extend(_check_unique(clean, scenario, str(path)))
+    if issues:
+        raise DataError(issues)
+    return Dataset(path=path, rows=clean, sha256=hashlib.sha256(raw).hexdigest(), read_as=read_as)
+
+
+def read_rows(path: Path, scenario: Scenario) -> list[dict[str, Any]]:
+    """A rows file's rows as stored, not yet checked: what `prepare --append` adds to."""
+    path = Path(path)
+    _check_path(path)
+    if FORMATS[path.suffix.lower()] == "json":
+        return _read_json_lines(path, path.read_bytes())[0]
+    return _read_table(path, scenario)[0]
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
+
+
+def drop_duplicates(rows: list[dict[str, Any]], field: str) -> tuple[list[dict[str, Any]], int]:
+    """Keep the first row of each exact (normalised) input; duplicates would leak across the split."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        key = normalise(row[field])
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept, len(rows) - len(kept)
+
+
+def overlap(train: list[dict[str, Any]], test: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """Test rows whose input also appears, exactly, in the training rows."""
+    seen = {normalise(row[field]) for row in train}
+    return [row for row in test if normalise(row[field]) in seen]
+
+
+def _count(size: float | int, n: int) -> int:
+    return int(size) if isinstance(size, int) else max(1, round(n * size)) if size > 0 else 0
+
+
+def split(
+    rows: list[dict[str, Any]],
+    size: float | int,
+    seed: int,
+    label_field: str | None,
+    keys: list[str | None] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Seeded split into (kept, held_out, stratified); stratified by label when every label has two rows
+    or more and each side can hold one row of every label (the caller says when it is not).
+
+    Rows sharing a key (see Scenario.split_key), such as the rows of one ticket thread, are drawn as
+    one unit, so none is held out while another is trained on; `size` then counts units (a row without
+    a key is a unit of its own, so ungrouped rows split exactly as rows).
+    """
+    from sklearn.model_selection import train_test_split
+
+    units = _units(rows, keys or [None] * len(rows))
+    n_out = _count(size, len(units))
+    if n_out == 0:
+        return list(rows), [], False
+    if n_out >= len(units):
+        counted = "rows" if len(units) == len(rows) else f"groups of rows ({len(rows)} rows)"
+        raise DataError(
+            [
+                DataIssue(
+                    "(split)",
+                    None,
+                    None,
+                    f"cannot hold out {n_out} of {len(units)} {counted}",
+                    "Give more rows or a smaller test/validation size.",
+                )
+            ]
+        )
+    labels = [unit[0][label_field] for unit in units] if label_field else None
+    stratify = None
+    if labels is not None:
+        counts = Counter(labels)
+        if min(counts.values()) >= 2 and n_out >= len(counts) and len(units) - n_out >= len(counts):
+            stratify = labels
+    kept, held = train_test_split(units, test_size=n_out, random_state=seed, stratify=stratify)
+    kept_rows, held_rows = ([row for unit in side for row in unit] for side in (kept, held))
+    return kept_rows, held_rows, stratify is not None
+
+
+def _units(rows: list[dict[str, Any]], keys: list[str | None]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by key, in order of first appearance; a row without a key stands alone."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    units: list[list[dict[str, Any]]] = []
+    for row, key in zip(rows, keys, strict=True):
+        if key is None:
+            units.append([row])
+        elif key in by_key:
+            by_key[key].append(row)
+        else:
+            by_key[key] = [row]
+            units.append(by_key[key])
+    return units

@@ -1,0 +1,1 @@
+"""Reports are renderings of report.json: Markdown, HTML and the loss plot."""

@@ -1,0 +1,122 @@
+"""Human reports, rendered from report.json and predictions.jsonl alone.
+
+Because reports are renderings of files, a layout change never needs a re-run:
+`scenario report RUN_DIR` re-renders them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .. import atomic
+from ..evaluation.scoring import examples_by_gain, read_predictions
+
+TEMPLATES = Path(__file__).parent / "templates"
+ARROWS = {"improved": "▲", "regressed": "▼"}
+
+
+def loss_curves(log_history: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    train = [[e["step"], e["loss"]] for e in log_history if "loss" in e and "step" in e]
+    val = [[e["step"], e["eval_loss"]] for e in log_history if "eval_loss" in e and "step" in e]
+    return {"train": train, "validation": val}
+
+
+def overfitting(log_history: list[dict[str, Any]], tolerance: float = 0.02) -> str | None:
+    """A warning in words when validation loss rose (by more than `tolerance`, relative) from its
+    lowest point while training loss kept falling over the same steps; None otherwise."""
+    curves = loss_curves(log_history)
+    val, train = curves["validation"], curves["train"]
+    if len(val) < 2 or not train:
+        return None
+    best_step, best = min(val, key=lambda p: p[1])
+    last_step, last = val[-1]
+    if last <= best * (1 + tolerance):
+        return None
+
+    def mean_near(step: int) -> float:  # training loss around a step: the 5 logged steps up to it
+        window = [loss for s, loss in train if s <= step][-5:]
+        return sum(window) / len(window)
+
+    if mean_near(last_step) >= mean_near(best_step):
+        return None
+    return (
+        f"possible overfitting: validation loss rose from {best:.3f} (step {best_step}) to {last:.3f} "
+        f"(step {last_step}) while training loss kept falling. The adapter saved is the one from step "
+        f"{best_step} (lowest validation loss); consider fewer epochs, a lower --lr or more rows."
+    )
+
+
+def plot_losses(curves: dict[str, list[list[float]]]) -> bytes | None:
+    """PNG of training and validation loss by step (None when there is nothing to plot)."""
+    if not curves["train"]:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
+    steps, losses = zip(*curves["train"], strict=True)
+    ax.plot(steps, losses, label="training loss", color="#4c72b0", linewidth=1.2)
+    if curves["validation"]:
+        vsteps, vlosses = zip(*curves["validation"], strict=True)
+        ax.plot(vsteps, vlosses, "o-", label="validation loss", color="#dd8452")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (completion tokens)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["signed"] = lambda v: "n/a" if v is None else f"{v:+.3f}"
+    env.globals["arrows"] = ARROWS
+    return env
+
+
+def render(run_dir: Path) -> dict[str, Path]:
+    """Write report.md, report.html and loss.png from the run folder's files."""
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    records = read_predictions(run_dir / "predictions.jsonl")
+    key = report["example_score"]
+    examples = examples_by_gain(records, key, report["config"]["eval"]["examples"]) if key else {}
+    png = plot_losses(report.get("training", {}).get("loss_curves", {"train": [], "validation": []}))
+    context = {
+        "r": report,
+        "examples": examples,
+        "example_score": key,
+        "loss_png": base64.b64encode(png).decode() if png else None,
+    }
+    env = environment()
+    paths = {"md": run_dir / "report.md", "html": run_dir / "report.html"}
+    atomic.write_text(paths["md"], env.get_template("report.md.jinja").render(**context))
+    atomic.write_text(paths["html"], env.get_template("report.html.jinja").render(**context))
+    if png:
+        paths["png"] = run_dir / "loss.png"
+        atomic.write_bytes(paths["png"], png)
+    return paths

@@ -1,0 +1,49 @@
+"""Facts about the machine a run used, recorded in its report: stage timings, peak memory,
+placement (device and precision) and library versions."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import hardware
+from .processes import Processes
+
+
+@dataclass
+class Timer:
+    """Seconds per stage, and the process's peak memory so far at the end of each (which stage set it)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str, start: float) -> None:
+        self.timings[name] = round(time.perf_counter() - start, 2)
+        self.peaks[name] = peak_memory_gib()
+
+
+def peak_memory_gib() -> float:
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(kib / (1024 * 1024 if sys.platform != "darwin" else 1024**3), 3)
+
+
+def placement(config: dict[str, Any], procs: Processes) -> tuple[hardware.Hardware, str, str]:
+    """This process's hardware, device (its own GPU under accelerate launch) and compute precision."""
+    hw = hardware.detect()
+    device = procs.device if procs.count > 1 else hw.device
+    return hw, device, hardware.choose_precision(config["model"]["precision"], hw)
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("scenario-pack", "torch", "transformers", "trl", "peft", "datasets", "accelerate"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out

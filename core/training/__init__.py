@@ -1,0 +1,1 @@
+"""Fine-tuning: the only package that imports TRL and PEFT."""
