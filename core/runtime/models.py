@@ -109,6 +109,11 @@ def _check_hub_model(name: str) -> None:
     log.warning("model '%s' is not cached: downloading it from the Hugging Face Hub", name)
 
 
+def shipped_gguf(name: str) -> Path | None:
+    """The GGUF file a model was converted from, when it came as one (the default model)."""
+    return _default_gguf() if name == DEFAULT_MODEL else None
+
+
 def provenance(name: str) -> str | None:
     """What a report must say about where the weights came from, when it is not plain."""
     if name != DEFAULT_MODEL:
