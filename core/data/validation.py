@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import DataError, DataIssue, data_error
 from ..plugins.scenario import Example, Scenario
-from . import dataset, quality, redaction
+from . import dataset, quality, redaction, splits
 from .similarity import Progress, silent
 
 TOKEN_BATCH = 512  # examples tokenized per call
@@ -65,7 +65,7 @@ def prepare(
         if test_set:
             counts.update(redaction.redact_rows(test_set.rows, scenario.free_text_fields))
         redacted = dict(sorted(counts.items()))
-    rows, dropped = dataset.drop_duplicates(train_set.rows, scenario.input_field)
+    rows, dropped = splits.drop_duplicates(train_set.rows, scenario.input_field)
     if dropped:
         warnings.append(
             f"{dropped} rows of {data_path} repeat an earlier row's {scenario.input_field}; "
@@ -85,10 +85,10 @@ def prepare(
     stratified = False
     if test_set is None:
         keys = [scenario.split_key(r) for r in rows]
-        rows, test, stratified = dataset.split(rows, config["data"]["test_size"], seed, label, keys)
+        rows, test, stratified = splits.split(rows, config["data"]["test_size"], seed, label, keys)
     else:
         test = test_set.rows
-        leaked = dataset.overlap(rows, test, scenario.input_field)
+        leaked = splits.overlap(rows, test, scenario.input_field)
         if leaked and not config["data"]["allow_leakage"]:
             issues = [
                 DataIssue(
@@ -110,7 +110,7 @@ def prepare(
             "Give more rows, a larger data.test_size, or a --test file.",
         )
     keys = [scenario.split_key(r) for r in rows]
-    train, val, val_stratified = dataset.split(rows, config["data"]["val_size"], seed, label, keys)
+    train, val, val_stratified = splits.split(rows, config["data"]["val_size"], seed, label, keys)
     unstratified = [
         name
         for name, part, done in (

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic
-from ..data import quality
+from ..data import jsonl, quality
 from ..data.validation import Prepared
 from ..evaluation import context_answers, scoring
 from ..plugins.scenario import Scored
@@ -151,9 +151,7 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     scenario = registry.load(old["scenario"]["name"])
     config, info = old["config"], old["data"]
-    parts = {
-        name: scoring.read_jsonl(run_dir / "data" / f"{name}.jsonl") for name in ("train", "val", "test")
-    }
+    parts = {name: jsonl.read_saved(run_dir / "data" / f"{name}.jsonl") for name in ("train", "val", "test")}
     train_file = Path(info["train_file"])
     test_file = Path(info["test_file"]) if info["test_file"] else None
     prepared = Prepared(
