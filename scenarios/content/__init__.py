@@ -26,6 +26,7 @@ from scenario_pack.core.plugins.scenario import (
     Scored,
     load_template,
     mean_of,
+    mean_seconds,
 )
 
 from . import rules, style, voice
@@ -293,10 +294,6 @@ def _where(row: dict[str, Any]) -> str:
     return f"{row['type']}/{platform}" if platform and platform != row["type"] else row["type"]
 
 
-def _seconds(examples: Sequence[Scored]) -> float:
-    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
-
-
 scenario = ContentScenario(
     name="content",
     description="Brand content: blog posts, emails and social posts in the brand's voice, within "
@@ -364,7 +361,7 @@ scenario = ContentScenario(
             "seconds_per_answer",
             "lower",
             "seconds from its batch's start to the text's last token (batched, this machine)",
-            _seconds,
+            mean_seconds,
             range=None,
         ),
     ),

@@ -18,7 +18,15 @@ from scenario_pack.core.evaluation.metrics import (
     per_label_f1,
     rouge_l,
 )
-from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, Scored, mean_of, resampled_by
+from scenario_pack.core.plugins.scenario import (
+    Aggregate,
+    Field,
+    Metric,
+    Scenario,
+    Scored,
+    mean_of,
+    mean_seconds,
+)
 
 from . import retrieval
 from .importers import importers
@@ -233,7 +241,6 @@ def _intent_accuracy(examples: Sequence[Scored]) -> float:
     return accuracy(*_intents(examples))
 
 
-@resampled_by(lambda examples, idx: macro_f1_resampled(*_intents(examples), idx))
 def _intent_macro_f1(examples: Sequence[Scored]) -> float:
     predicted, gold = _intents(examples)
     return macro_f1(predicted, gold, sorted(set(gold)))
@@ -243,13 +250,8 @@ def _replies(examples: Sequence[Scored]) -> tuple[list[str], list[str]]:
     return [ex.parsed["reply"] for ex in examples], [ex.row["response"] for ex in examples]
 
 
-@resampled_by(lambda examples, idx: corpus_bleu_resampled(*_replies(examples), idx))
 def _bleu(examples: Sequence[Scored]) -> float:
     return corpus_bleu(*_replies(examples))
-
-
-def _seconds(examples: Sequence[Scored]) -> float:
-    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
 
 
 scenario = SupportScenario(
@@ -299,7 +301,7 @@ scenario = SupportScenario(
             "intent_macro_f1",
             "higher",
             "macro-averaged F1 over the intents present in the test rows",
-            _intent_macro_f1,
+            Aggregate(_intent_macro_f1, lambda examples, idx: macro_f1_resampled(*_intents(examples), idx)),
         ),
         Metric(
             "reply_rouge_l",
@@ -311,7 +313,7 @@ scenario = SupportScenario(
             "reply_bleu",
             "higher",
             "corpus BLEU of the replies against the agent's replies (sacrebleu)",
-            _bleu,
+            Aggregate(_bleu, lambda examples, idx: corpus_bleu_resampled(*_replies(examples), idx)),
         ),
         Metric(
             "grounding_rate",
@@ -337,7 +339,7 @@ scenario = SupportScenario(
             "seconds_per_answer",
             "lower",
             "seconds from its batch's start to the answer's last token (batched, this machine)",
-            _seconds,
+            mean_seconds,
             range=None,
         ),
     ),
