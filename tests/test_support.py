@@ -8,7 +8,8 @@ from scenario_pack.core.errors import DataError
 from scenario_pack.core.evaluation.statistics import compare
 from scenario_pack.core.plugins import registry
 from scenario_pack.core.plugins.scenario import Metric, Scored
-from scenario_pack.scenarios.support import grounded, retrieval
+from scenario_pack.scenarios.support import retrieval
+from scenario_pack.scenarios.support.scores import grounded
 from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS, write_jsonl
 
 SUPPORT = registry.load("support")
