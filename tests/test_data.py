@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario_pack.core.cli import cli
-from scenario_pack.core.data import csv_table, dataset
+from scenario_pack.core.data import csv_table, dataset, splits
 from scenario_pack.core.errors import DataError
 from scenario_pack.core.plugins import registry
 from tests.conftest import write_jsonl
@@ -92,21 +92,21 @@ def test_csv_and_parquet(tmp_path: Path) -> None:
 
 def test_split_is_seeded_and_stratified(support_rows: list[dict]) -> None:
     rows = [dict(r, _line=i) for i, r in enumerate(support_rows)]
-    kept, held, stratified = dataset.split(rows, 0.2, 42, "intent")
-    again_kept, again_held, _ = dataset.split(rows, 0.2, 42, "intent")
+    kept, held, stratified = splits.split(rows, 0.2, 42, "intent")
+    again_kept, again_held, _ = splits.split(rows, 0.2, 42, "intent")
     assert stratified and len(held) == 90 and len(kept) == 360
     assert [r["_line"] for r in held] == [r["_line"] for r in again_held]
     assert {r["intent"] for r in held} == {r["intent"] for r in rows}
     assert not {r["_line"] for r in held} & {r["_line"] for r in kept}
-    _, other_held, _ = dataset.split(rows, 0.2, 7, "intent")
+    _, other_held, _ = splits.split(rows, 0.2, 7, "intent")
     assert [r["_line"] for r in other_held] != [r["_line"] for r in held]
 
 
 def test_duplicates_and_overlap() -> None:
     rows = [{"ticket": "Where is  my order?"}, {"ticket": "where is my order?"}, {"ticket": "Refund?"}]
-    kept, dropped = dataset.drop_duplicates(rows, "ticket")
+    kept, dropped = splits.drop_duplicates(rows, "ticket")
     assert dropped == 1 and len(kept) == 2
-    assert dataset.overlap(kept, [{"ticket": "REFUND?"}, {"ticket": "new"}], "ticket") == [
+    assert splits.overlap(kept, [{"ticket": "REFUND?"}, {"ticket": "new"}], "ticket") == [
         {"ticket": "REFUND?"}
     ]
 
@@ -114,14 +114,14 @@ def test_duplicates_and_overlap() -> None:
 def test_rows_sharing_a_split_key_stay_on_one_side(support_rows: list[dict]) -> None:
     rows = support_rows[:100]
     keys = [f"module{i // 4}" if i < 40 else None for i in range(len(rows))]  # ten groups of four rows
-    kept, held, _ = dataset.split(rows, 0.2, 42, "intent", keys)
+    kept, held, _ = splits.split(rows, 0.2, 42, "intent", keys)
     key_of = {row["id"]: key for row, key in zip(rows, keys, strict=True)}
     kept_keys = {key_of[r["id"]] for r in kept} - {None}
     assert not kept_keys & {key_of[r["id"]] for r in held}  # no group on both sides
     assert len(kept) + len(held) == 100
     assert len(held) >= 14  # 14 of the 70 units (ten groups, sixty single rows) are held out whole
     threads = [f"thread{i // 3}" for i in range(90)] + [None] * 10  # thirty threads of three rows
-    kept, held, _ = dataset.split(rows, 0.2, 42, "intent", threads)
+    kept, held, _ = splits.split(rows, 0.2, 42, "intent", threads)
     key_of = {row["id"]: key for row, key in zip(rows, threads, strict=True)}
     assert not {key_of[r["id"]] for r in kept} & {key_of[r["id"]] for r in held} - {None}
     assert 15 <= len(held) <= 25  # whole threads held out, not emptied by moving rows back
@@ -283,6 +283,6 @@ def test_csv_cells_take_the_schema_types_and_round_trip(tmp_path: Path) -> None:
 
 def test_ungrouped_rows_split_as_before(support_rows: list[dict]) -> None:
     rows = support_rows[:100]
-    plain = dataset.split(rows, 0.2, 42, "intent")
-    assert dataset.split(rows, 0.2, 42, "intent", [None] * 100) == plain
-    assert dataset.split(rows, 0.2, 42, "intent", [f"own{i}" for i in range(100)]) == plain
+    plain = splits.split(rows, 0.2, 42, "intent")
+    assert splits.split(rows, 0.2, 42, "intent", [None] * 100) == plain
+    assert splits.split(rows, 0.2, 42, "intent", [f"own{i}" for i in range(100)]) == plain

@@ -5,9 +5,11 @@ from click.testing import CliRunner
 
 from scenario_pack.core.cli import cli
 from scenario_pack.core.errors import DataError
+from scenario_pack.core.evaluation.statistics import compare
 from scenario_pack.core.plugins import registry
-from scenario_pack.core.plugins.scenario import Scored
-from scenario_pack.scenarios.support import grounded, retrieval
+from scenario_pack.core.plugins.scenario import Metric, Scored
+from scenario_pack.scenarios.support import retrieval
+from scenario_pack.scenarios.support.scores import grounded
 from tests.conftest import SUPPORT_DATA, SUPPORT_DOCS, write_jsonl
 
 SUPPORT = registry.load("support")
@@ -101,6 +103,28 @@ def test_metrics_on_hand_checked_examples(context) -> None:
     assert values["format_rate"] == 1.0
     assert values["seconds_per_answer"] == 0.5
     assert examples[0].scores["grounded"] == 1.0 and examples[1].scores["grounded"] == 0.0
+
+
+def test_declared_vectorised_forms_give_the_loops_intervals(context) -> None:
+    """Corpus-level macro-F1 and BLEU declare resampled forms (means have theirs from mean_of)."""
+    rows = ROWS * 12
+
+    def answered(texts: list[str]) -> list[Scored]:
+        pairs = zip(rows, texts, strict=True)
+        return [Scored(row, text, SUPPORT.parse(text, context), {}, 0.5) for row, text in pairs]
+
+    base = answered(["Intent: order_status\nReply: Shipping takes 3-5 days."] * len(rows))
+    tuned = answered(
+        [f"Intent: {row['intent']}\nReply: {row['response'] if i % 3 else '-'}" for i, row in enumerate(rows)]
+    )
+    vectorised = [m for m in SUPPORT.metrics if m.resampled is not None and m.score_key is None]
+    assert [m.name for m in vectorised] == ["intent_macro_f1", "reply_bleu"]
+    for metric in vectorised:
+        looped = Metric(metric.name, metric.direction, "", lambda examples, m=metric: m.aggregate(examples))
+        assert looped.resampled is None
+        fast, slow = compare(metric, base, tuned, 50, 3), compare(looped, base, tuned, 50, 3)
+        assert (fast.base, fast.tuned) == (slow.base, slow.tuned)
+        assert fast.low == pytest.approx(slow.low) and fast.high == pytest.approx(slow.high)
 
 
 def test_unknown_intent_in_test_rows_is_an_error(context) -> None:

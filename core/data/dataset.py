@@ -1,10 +1,10 @@
-"""Loading, validation and splitting of a scenario's rows.
+"""Loading and validation of a scenario's rows file.
 
-JSON Lines are parsed line by line (every error must name its line); CSV through the project's one
-CSV reader (core/data/csv_table.py), which `prepare --from csv` uses too; Parquet with pyarrow.
-Validation runs before any model is loaded and reports every problem at once (up to a cap), each
-naming the file, the line and the field. Rows keep their source line in `_line` so later stages
-(reports, leakage checks) can point back at the file.
+JSON Lines through the project's one JSON Lines reader (core/data/jsonl.py), which names every bad
+line; CSV through its one CSV reader (core/data/csv_table.py), which `prepare --from csv` uses too;
+Parquet with pyarrow. Validation runs before any model is loaded and reports every problem at once
+(up to a cap), each naming the file, the line and the field. Rows keep their source line in `_line`
+so later stages (reports, leakage checks) can point back at the file.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, DataIssue, data_error
 from ..plugins.scenario import Scenario
-from . import csv_table
+from . import csv_table, jsonl
 
 FORMATS = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}
 TYPE_NAMES = {str: "text", int: "whole number", float: "number", bool: "true/false", list: "list"}
@@ -59,70 +57,6 @@ def _check_path(path: Path) -> None:
         raise data_error(path, None, None, "file is not readable", "Fix its permissions (chmod +r).")
     if path.stat().st_size == 0:
         raise data_error(path, None, None, "file is empty", "Add at least one row.")
-
-
-def _is_json_array(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), list)
-    except json.JSONDecodeError:
-        return False
-
-
-def _read_json_lines(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None]]:
-    """Parse JSON Lines line by line, so every problem names its line (datasets' errors name none)."""
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise data_error(
-            path, line, None, f"bytes are not UTF-8 (position {exc.start})", "Re-save the file as UTF-8."
-        ) from exc
-    if not text.strip():
-        raise data_error(path, None, None, "file has no rows, only whitespace", "Add rows.")
-    if text.lstrip().startswith("[") and _is_json_array(text):
-        raise data_error(
-            path,
-            1,
-            None,
-            "file is a JSON array, not JSON Lines",
-            "Write one JSON object per line (e.g. jq -c '.[]' in.json > out.jsonl).",
-        )
-    issues: list[DataIssue] = []
-    rows: list[dict[str, Any]] = []
-    lines: list[int | None] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            issues.append(
-                DataIssue(
-                    str(path),
-                    number,
-                    None,
-                    f"invalid JSON ({exc.msg} at column {exc.colno})",
-                    "Fix the syntax of this line.",
-                )
-            )
-            continue
-        if not isinstance(value, dict):
-            issues.append(
-                DataIssue(
-                    str(path),
-                    number,
-                    None,
-                    f"expected a JSON object, got {type(value).__name__}",
-                    'Each line must be one object like {"field": "value"}.',
-                )
-            )
-            continue
-        rows.append(value)
-        lines.append(number)
-    if issues:
-        raise DataError(issues)
-    return rows, lines
 
 
 def _read_table(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]], list[int | None], str | None]:
@@ -267,7 +201,7 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
     raw = path.read_bytes()
     read_as = None
     if FORMATS[path.suffix.lower()] == "json":
-        rows, line_numbers = _read_json_lines(path, raw)
+        rows, line_numbers = jsonl.read_objects(path, raw)
         _require_fields(path, scenario, list(dict.fromkeys(k for row in rows for k in row)), None, None)
     else:
         rows, line_numbers, read_as = _read_table(path, scenario)
@@ -291,90 +225,5 @@ def read_rows(path: Path, scenario: Scenario) -> list[dict[str, Any]]:
     path = Path(path)
     _check_path(path)
     if FORMATS[path.suffix.lower()] == "json":
-        return _read_json_lines(path, path.read_bytes())[0]
+        return jsonl.read_objects(path, path.read_bytes())[0]
     return _read_table(path, scenario)[0]
-
-
-def normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip().lower()
-
-
-def drop_duplicates(rows: list[dict[str, Any]], field: str) -> tuple[list[dict[str, Any]], int]:
-    """Keep the first row of each exact (normalised) input; duplicates would leak across the split."""
-    seen: set[str] = set()
-    kept = []
-    for row in rows:
-        key = normalise(row[field])
-        if key not in seen:
-            seen.add(key)
-            kept.append(row)
-    return kept, len(rows) - len(kept)
-
-
-def overlap(train: list[dict[str, Any]], test: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
-    """Test rows whose input also appears, exactly, in the training rows."""
-    seen = {normalise(row[field]) for row in train}
-    return [row for row in test if normalise(row[field]) in seen]
-
-
-def _count(size: float | int, n: int) -> int:
-    return int(size) if isinstance(size, int) else max(1, round(n * size)) if size > 0 else 0
-
-
-def split(
-    rows: list[dict[str, Any]],
-    size: float | int,
-    seed: int,
-    label_field: str | None,
-    keys: list[str | None] | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
-    """Seeded split into (kept, held_out, stratified); stratified by label when every label has two rows
-    or more and each side can hold one row of every label (the caller says when it is not).
-
-    Rows sharing a key (see Scenario.split_key), such as the rows of one ticket thread, are drawn as
-    one unit, so none is held out while another is trained on; `size` then counts units (a row without
-    a key is a unit of its own, so ungrouped rows split exactly as rows).
-    """
-    from sklearn.model_selection import train_test_split
-
-    units = _units(rows, keys or [None] * len(rows))
-    n_out = _count(size, len(units))
-    if n_out == 0:
-        return list(rows), [], False
-    if n_out >= len(units):
-        counted = "rows" if len(units) == len(rows) else f"groups of rows ({len(rows)} rows)"
-        raise DataError(
-            [
-                DataIssue(
-                    "(split)",
-                    None,
-                    None,
-                    f"cannot hold out {n_out} of {len(units)} {counted}",
-                    "Give more rows or a smaller test/validation size.",
-                )
-            ]
-        )
-    labels = [unit[0][label_field] for unit in units] if label_field else None
-    stratify = None
-    if labels is not None:
-        counts = Counter(labels)
-        if min(counts.values()) >= 2 and n_out >= len(counts) and len(units) - n_out >= len(counts):
-            stratify = labels
-    kept, held = train_test_split(units, test_size=n_out, random_state=seed, stratify=stratify)
-    kept_rows, held_rows = ([row for unit in side for row in unit] for side in (kept, held))
-    return kept_rows, held_rows, stratify is not None
-
-
-def _units(rows: list[dict[str, Any]], keys: list[str | None]) -> list[list[dict[str, Any]]]:
-    """Rows grouped by key, in order of first appearance; a row without a key stands alone."""
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    units: list[list[dict[str, Any]]] = []
-    for row, key in zip(rows, keys, strict=True):
-        if key is None:
-            units.append([row])
-        elif key in by_key:
-            by_key[key].append(row)
-        else:
-            by_key[key] = [row]
-            units.append(by_key[key])
-    return units

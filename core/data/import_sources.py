@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, DataIssue, data_error
+from . import jsonl
 from .csv_table import CsvTable
 
 HTML_TAG = re.compile(r"<(p|div|br|html|body|span|table|a|b|strong|em|i|ul|ol|li|h[1-6])\b[^>]*>", re.I)
@@ -46,14 +47,7 @@ def require_dir(path: Path) -> None:
 def read_text(path: Path) -> str:
     """The file as UTF-8 text (a BOM is dropped); undecodable bytes are reported with their line."""
     require_file(path)
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise data_error(
-            path, line, None, f"bytes are not UTF-8 (position {exc.start})", "Re-save the file as UTF-8."
-        ) from exc
+    return jsonl.decode(path, path.read_bytes())
 
 
 @dataclass
@@ -79,22 +73,14 @@ def read_json(path: Path) -> JsonSource:
     except json.JSONDecodeError as whole:
         document_error = whole
     fix = "Fix the syntax there (one JSON document, or one JSON object per line)."
-    values: list[tuple[int, Any]] = []
     issues: list[DataIssue] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            values.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            if not values and not issues:  # the first line is no JSON value alone: one (broken) document
-                err = document_error
-                raise data_error(
-                    path, err.lineno, None, f"invalid JSON ({err.msg} at column {err.colno})", fix
-                ) from err
-            issues.append(
-                DataIssue(str(path), number, None, f"invalid JSON ({exc.msg} at column {exc.colno})", fix)
-            )
+    values = list(jsonl.values(path, text, fix, issues))
+    first_line_bad = bool(issues) and (not values or (issues[0].line or 0) < values[0][0])
+    if first_line_bad:  # the first line is no JSON value alone: one (broken) document
+        err = document_error
+        raise data_error(
+            path, err.lineno, None, f"invalid JSON ({err.msg} at column {err.colno})", fix
+        ) from err
     if issues:
         raise DataError(issues)
     return JsonSource(path, lines=values)

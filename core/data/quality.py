@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..plugins.scenario import Scenario
-from .dataset import normalise
 from .similarity import Pair, Progress, near_copies, silent
+from .splits import normalise
 
 NEAR_SIMILARITY = (
     0.9  # cosine of TF-IDF character 3-5-grams (punctuation ignored): "near duplicate" at or above

@@ -16,15 +16,19 @@ from typing import Any
 
 from ..errors import DataError, DataIssue, data_error
 from ..plugins.scenario import Example, Scenario
-from . import dataset, quality, redaction
+from . import dataset, quality, redaction, splits
 from .similarity import Progress, silent
 
 TOKEN_BATCH = 512  # examples tokenized per call
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prepared:
-    """Validated, split rows with their formatted examples: the input of every later stage."""
+    """Validated, split rows with their formatted examples: the input of every later stage.
+
+    Built by `prepare` (or re-built from a run folder when re-scoring); later stages add only what
+    they measure, through `add_warning` and `add_token_lengths`.
+    """
 
     scenario: Scenario
     config: dict[str, Any]
@@ -42,6 +46,15 @@ class Prepared:
     token_stats: dict[str, Any] = field(default_factory=dict)
     findings: list[quality.Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # the scenario on its context: printed, not reported
+
+    def add_warning(self, warning: str) -> None:
+        """A problem a later stage found (e.g. no few-shot prompt fits): the report lists it."""
+        self.warnings.append(warning)
+
+    def add_token_lengths(self, token_stats: dict[str, Any], finding: quality.Finding) -> None:
+        """What counting tokens found, once the tokenizer is loaded: the report's stats and a finding."""
+        self.token_stats = token_stats
+        self.findings.append(finding)
 
 
 def prepare(
@@ -65,7 +78,7 @@ def prepare(
         if test_set:
             counts.update(redaction.redact_rows(test_set.rows, scenario.free_text_fields))
         redacted = dict(sorted(counts.items()))
-    rows, dropped = dataset.drop_duplicates(train_set.rows, scenario.input_field)
+    rows, dropped = splits.drop_duplicates(train_set.rows, scenario.input_field)
     if dropped:
         warnings.append(
             f"{dropped} rows of {data_path} repeat an earlier row's {scenario.input_field}; "
@@ -85,10 +98,10 @@ def prepare(
     stratified = False
     if test_set is None:
         keys = [scenario.split_key(r) for r in rows]
-        rows, test, stratified = dataset.split(rows, config["data"]["test_size"], seed, label, keys)
+        rows, test, stratified = splits.split(rows, config["data"]["test_size"], seed, label, keys)
     else:
         test = test_set.rows
-        leaked = dataset.overlap(rows, test, scenario.input_field)
+        leaked = splits.overlap(rows, test, scenario.input_field)
         if leaked and not config["data"]["allow_leakage"]:
             issues = [
                 DataIssue(
@@ -110,7 +123,7 @@ def prepare(
             "Give more rows, a larger data.test_size, or a --test file.",
         )
     keys = [scenario.split_key(r) for r in rows]
-    train, val, val_stratified = dataset.split(rows, config["data"]["val_size"], seed, label, keys)
+    train, val, val_stratified = splits.split(rows, config["data"]["val_size"], seed, label, keys)
     unstratified = [
         name
         for name, part, done in (
@@ -149,29 +162,28 @@ def prepare(
     issues += scenario.check_rows(test, context, str(test_path or data_path))
     if issues:
         raise DataError(issues)
-    prepared = Prepared(
-        scenario,
-        config,
-        train_set,
-        test_set,
-        train,
-        val,
-        test,
-        context,
-        stratified,
-        dropped,
-        warnings,
-        redacted,
-    )
-    prepared.findings = findings
-    prepared.notes = scenario.context_notes(context)
-    prepared.examples = {
-        name: [scenario.format(row, context) for row in part]
-        for name, part in (("train", train), ("val", val), ("test", test))
-    }
     if len(test) < 20:
         warnings.append(f"only {len(test)} test rows: intervals are wide and verdicts weak; use 20 or more.")
-    return prepared
+    return Prepared(
+        scenario=scenario,
+        config=config,
+        train_set=train_set,
+        test_set=test_set,
+        train=train,
+        val=val,
+        test=test,
+        context=context,
+        stratified=stratified,
+        duplicates_dropped=dropped,
+        warnings=warnings,
+        redacted=redacted,
+        findings=findings,
+        notes=scenario.context_notes(context),
+        examples={
+            name: [scenario.format(row, context) for row in part]
+            for name, part in (("train", train), ("val", val), ("test", test))
+        },
+    )
 
 
 def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = silent) -> dict[str, Any]:
@@ -200,9 +212,7 @@ def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = sile
     if issues:
         raise DataError(issues)
     if truncated:
-        prepared.warnings.append(
-            f"{truncated} examples exceed max_length {max_length} and are cut at the end."
-        )
+        prepared.add_warning(f"{truncated} examples exceed max_length {max_length} and are cut at the end.")
     stats = {
         "min": min(lengths),
         "median": int(statistics.median(lengths)),
@@ -211,15 +221,15 @@ def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = sile
         "max": max(lengths),
         "total": sum(lengths),
     }
-    prepared.token_stats = {"token_lengths": stats, "truncated": truncated}
-    prepared.findings.append(
+    prepared.add_token_lengths(
+        {"token_lengths": stats, "truncated": truncated},
         quality.Finding(
             "warning" if truncated else "info",
             "token lengths",
             f"tokens per example: median {stats['median']}, p95 {stats['p95']}, max {stats['max']}; "
             f"{truncated} of {len(lengths)} exceed max_length {max_length} and are cut at the end",
             "Raise --max-length or shorten those rows." if truncated else "",
-        )
+        ),
     )
     return prepared.token_stats
 

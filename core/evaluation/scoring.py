@@ -6,12 +6,12 @@ scenario's fitted context), so `scenario eval` can re-score a run without regene
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data import jsonl
 from ..errors import ScenarioPackError
 from ..plugins.scenario import Scenario, Scored
 from .statistics import MIN_ROWS_FOR_INTERVAL, compare
@@ -79,17 +79,12 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def read_predictions(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise ScenarioPackError(
             f"{path} not found: this run has no predictions yet. Run 'scenario run' first."
         )
-    return read_jsonl(path)
+    return jsonl.read_saved(path)
 
 
 def score(scenario: Scenario, context: Any, records: list[dict[str, Any]], model: str) -> list[Scored]:

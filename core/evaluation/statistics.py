@@ -53,8 +53,8 @@ def compare(
     b, t = metric.aggregate(base), metric.aggregate(tuned)
     n = len(base)
     rng = np.random.default_rng(seed)
-    fast = getattr(metric.aggregate, "resampled", None)
-    if fast is not None:  # the aggregate scores all resamples at once (see scenario.resampled_by)
+    fast = metric.resampled
+    if fast is not None:  # the aggregate scores all resamples at once (see scenario.Aggregate)
         idx = rng.integers(0, n, (resamples, n))
         deltas = fast(tuned, idx) - fast(base, idx)
     else:

@@ -48,33 +48,55 @@ class Scored:
 
 
 @dataclass(frozen=True)
+class Aggregate:
+    """A metric's aggregate with what core may use besides its value.
+
+    `resampled(examples, idx)` returns the aggregate on every bootstrap resample at once (idx:
+    resamples x rows of drawn indices), so the report's 1,000 resamples per metric and slice need no
+    Python loop; tests check both forms agree. `score_key` names the per-example score a mean
+    averages, so a scenario can say how many rows stand behind the metric.
+    """
+
+    compute: Callable[[Sequence[Scored]], float]
+    resampled: Callable[[Sequence[Scored], Any], Any] | None = None
+    score_key: str | None = None
+
+    def __call__(self, examples: Sequence[Scored]) -> float:
+        return self.compute(examples)
+
+
+@dataclass(frozen=True)
 class Metric:
-    """A headline number. Direction is required: the report never assumes 'higher is better'."""
+    """A headline number. Direction is required: the report never assumes 'higher is better'.
+
+    `aggregate` is an Aggregate, or any function of the scored examples (the bootstrap then calls it
+    once per resample).
+    """
 
     name: str
     direction: Direction
     description: str
-    aggregate: Callable[[Sequence[Scored]], float]
+    aggregate: Aggregate | Callable[[Sequence[Scored]], float]
     range: tuple[float, float] | None = (0.0, 1.0)
     primary: bool = False
 
+    @property
+    def resampled(self) -> Callable[[Sequence[Scored], Any], Any] | None:
+        """The aggregate's vectorised bootstrap form, when it has one."""
+        return self.aggregate.resampled if isinstance(self.aggregate, Aggregate) else None
 
-def resampled_by(
-    fast: Callable[[Sequence[Scored], Any], Any],
-) -> Callable[[Callable[[Sequence[Scored]], float]], Callable[[Sequence[Scored]], float]]:
-    """Give an aggregate its vectorised bootstrap form: `fast(examples, idx)` returns the aggregate's
-    value on every resample at once (idx: resamples x rows of drawn indices), so the report's
-    1,000 resamples per metric and slice need no Python loop. Tests check both forms agree."""
-
-    def attach(aggregate: Callable[[Sequence[Scored]], float]) -> Callable[[Sequence[Scored]], float]:
-        aggregate.resampled = fast  # type: ignore[attr-defined]
-        return aggregate
-
-    return attach
+    @property
+    def score_key(self) -> str | None:
+        """The per-example score the metric averages, when it is a mean of one."""
+        return self.aggregate.score_key if isinstance(self.aggregate, Aggregate) else None
 
 
-def mean_of(score_key: str) -> Callable[[Sequence[Scored]], float]:
+def mean_of(score_key: str) -> Aggregate:
     """Aggregate that averages one per-example score (rows without it are skipped)."""
+
+    def compute(examples: Sequence[Scored]) -> float:
+        values = [ex.scores[score_key] for ex in examples if score_key in ex.scores]
+        return float(sum(values) / len(values)) if values else float("nan")
 
     def resampled(examples: Sequence[Scored], idx: Any) -> Any:
         import numpy as np
@@ -84,13 +106,12 @@ def mean_of(score_key: str) -> Callable[[Sequence[Scored]], float]:
         with np.errstate(invalid="ignore", divide="ignore"):
             return values[idx].sum(axis=1) / has[idx].sum(axis=1)
 
-    @resampled_by(resampled)
-    def aggregate(examples: Sequence[Scored]) -> float:
-        values = [ex.scores[score_key] for ex in examples if score_key in ex.scores]
-        return float(sum(values) / len(values)) if values else float("nan")
+    return Aggregate(compute, resampled, score_key)
 
-    aggregate.score_key = score_key  # type: ignore[attr-defined]  # which per-row score it averages
-    return aggregate
+
+def mean_seconds(examples: Sequence[Scored]) -> float:
+    """Seconds per answer, averaged over the examples: every scenario's speed metric."""
+    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
 
 
 @dataclass(frozen=True)

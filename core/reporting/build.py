@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic
-from ..data import quality
+from ..data import jsonl, quality
 from ..data.validation import Prepared
 from ..evaluation import context_answers, scoring
 from ..plugins.scenario import Scored
@@ -151,24 +151,22 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     scenario = registry.load(old["scenario"]["name"])
     config, info = old["config"], old["data"]
-    parts = {
-        name: scoring.read_jsonl(run_dir / "data" / f"{name}.jsonl") for name in ("train", "val", "test")
-    }
+    parts = {name: jsonl.read_saved(run_dir / "data" / f"{name}.jsonl") for name in ("train", "val", "test")}
     train_file = Path(info["train_file"])
     test_file = Path(info["test_file"]) if info["test_file"] else None
     prepared = Prepared(
-        scenario,
-        config,
-        dataset.Dataset(train_file, [], info["train_sha256"]),
-        dataset.Dataset(test_file, [], info["test_sha256"]) if test_file else None,
-        parts["train"],
-        parts["val"],
-        parts["test"],
-        scenario.build_context(parts["train"], config["scenario"], train_file),
-        info["stratified"],
-        info["duplicates_dropped"],
-        old.get("warnings", []),
-        info["redacted"] if isinstance(info["redacted"], dict) else {},
+        scenario=scenario,
+        config=config,
+        train_set=dataset.Dataset(train_file, [], info["train_sha256"]),
+        test_set=dataset.Dataset(test_file, [], info["test_sha256"]) if test_file else None,
+        train=parts["train"],
+        val=parts["val"],
+        test=parts["test"],
+        context=scenario.build_context(parts["train"], config["scenario"], train_file),
+        stratified=info["stratified"],
+        duplicates_dropped=info["duplicates_dropped"],
+        warnings=old.get("warnings", []),
+        redacted=info["redacted"] if isinstance(info["redacted"], dict) else {},
         token_stats={k: info[k] for k in ("token_lengths", "truncated") if k in info},
         findings=[quality.Finding(**f) for f in old.get("data_quality", [])],
     )

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as config_mod
+from ..data import jsonl
 from ..errors import ScenarioPackError
-from ..evaluation import generation, scoring
+from ..evaluation import generation
 from ..plugins.scenario import Example, Scenario
 from ..runtime import hardware, models
 
@@ -86,7 +87,7 @@ def open_session(
             )
         config = report["config"]
         config["eval"] = {**config_mod.defaults()["eval"], **config["eval"]}  # runs saved before newer keys
-        train = scoring.read_jsonl(run_dir / "data" / "train.jsonl")
+        train = jsonl.read_saved(run_dir / "data" / "train.jsonl")
         context = scenario.build_context(train, config["scenario"], Path(report["data"]["train_file"]))
         model, tokenizer = _tuned(run_dir, config, report["training"]["method"])
         label = f"tuned model of {run_dir}"

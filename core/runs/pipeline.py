@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import atomic
 from .. import config as config_mod
+from ..data import jsonl
 from ..data.validation import Prepared
 from ..errors import ConfigError
 from ..evaluation import context_answers, few_shot, generation, scoring
@@ -44,7 +45,7 @@ def check_same_split(prepared: Prepared, run_dir: Path) -> None:
     """--resume reuses saved answers by position: refuse when the held-out rows are not the same."""
     saved = run_dir / "data" / "test.jsonl"
     now = [json.loads(json.dumps(row, ensure_ascii=False, default=str)) for row in prepared.test]
-    if saved.exists() and scoring.read_jsonl(saved) != now:
+    if saved.exists() and jsonl.read_saved(saved) != now:
         raise ConfigError(
             f"--resume: the held-out rows differ from those of the run in {run_dir} (the data, a setting "
             "or the split changed). Start a new --output, or resume with the run's own data and config."

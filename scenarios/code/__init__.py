@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core.evaluation.metrics import chrf
-from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, Scored, mean_of
+from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, Scored, mean_of, mean_seconds
 from scenario_pack.core.sandbox import runner
 
 from . import extract, harness, importers, standard
@@ -179,7 +179,7 @@ class CodeScenario(Scenario):
         rows = [
             [metric.name, sum(key in ex.scores for ex in base), len(base)]
             for metric in self.metrics
-            if (key := getattr(metric.aggregate, "score_key", None))
+            if (key := metric.score_key)
         ]
         columns = ["metric", "rows scored", "held-out rows"]
         causes = {
@@ -207,10 +207,6 @@ class CodeScenario(Scenario):
                 "new processes and native calls refused"
             ),
         }
-
-
-def _seconds(examples: Sequence[Scored]) -> float:
-    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
 
 
 scenario = CodeScenario(
@@ -320,7 +316,7 @@ scenario = CodeScenario(
             "seconds_per_answer",
             "lower",
             "seconds from its batch's start to the answer's last token (batched, this machine)",
-            _seconds,
+            mean_seconds,
             range=None,
         ),
     ),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +25,15 @@ from scenario_pack.core.plugins.scenario import (
     Scored,
     load_template,
     mean_of,
+    mean_seconds,
 )
 
-from . import rules, style, voice
+from . import report_tables, rules, style, voice
 from .importers import importers
 
 PACKAGE = Path(__file__).parent
 NEGATIVE_BRIEFS = 60  # training briefs the base model answers when no off-brand texts are given
 MIN_OFF_BRAND = 10  # half fit the voice score, half check it
-LOW_AUC = 0.7  # below this the score hardly tells the brand's voice from the others
 
 
 @dataclass
@@ -53,9 +52,6 @@ class ContentContext:
 
 
 class ContentScenario(Scenario):
-    def row_rules(self, row: dict[str, Any], context: ContentContext) -> dict[str, Any]:
-        return rules.for_row(context.rules, row["type"], row.get("platform")) or {}
-
     # -- declared data -------------------------------------------------------------------
     def template_for(self, row: dict[str, Any]) -> PromptTemplate:
         own = PACKAGE / "templates" / f"{row['type']}.yaml"
@@ -193,19 +189,19 @@ class ContentScenario(Scenario):
             "brief": row["brief"].strip(),
             "keywords": row.get("keywords") or [],
             "audience": row.get("audience") or "",
-            "constraints": rules.describe(self.row_rules(row, context)),
+            "constraints": rules.describe(rules.of_row(context.rules, row)),
             "text": (row.get("text") or "").strip(),
         }
 
     def max_new_tokens(self, row: dict[str, Any], context: ContentContext, default: int) -> int:
         """The rules' budget for the row's type and platform, capped by eval.max_new_tokens."""
-        return min(int(self.row_rules(row, context).get("max_new_tokens", default)), default)
+        return min(int(rules.of_row(context.rules, row).get("max_new_tokens", default)), default)
 
     def score(self, parsed: dict[str, Any], row: dict[str, Any], context: ContentContext) -> dict[str, float]:
         text = parsed["text"]
         scores = {
             "brand_voice": context.voice.score([text])[0],
-            "constraints_ok": float(not rules.check(text, self.row_rules(row, context))),
+            "constraints_ok": float(not rules.check(text, rules.of_row(context.rules, row))),
             "rouge_l": rouge_l(text, row["text"]),
         }
         coverage = style.keyword_coverage(text, row.get("keywords") or [])
@@ -219,82 +215,10 @@ class ContentScenario(Scenario):
     def details(
         self, base: Sequence[Scored], tuned: Sequence[Scored], context: ContentContext
     ) -> dict[str, Any]:
-        references = [ex.row["text"] for ex in base]
-        off = context.voice.held_out_off_brand
-        auc = context.voice.auc(references)
-        mean = statistics.mean
-        check = {
-            "columns": ["texts", "count", "mean brand-voice score"],
-            "rows": [
-                [
-                    "held-out brand texts (test references)",
-                    len(references),
-                    mean(context.voice.score(references)),
-                ],
-                [
-                    f"held-out off-brand texts ({context.off_brand_source})",
-                    len(off),
-                    mean(context.voice.score(off)) if off else None,
-                ],
-                ["base model outputs", len(base), mean(ex.scores["brand_voice"] for ex in base)],
-                ["tuned model outputs", len(tuned), mean(ex.scores["brand_voice"] for ex in tuned)],
-                ["ROC AUC, brand vs off-brand (held out)", len(references) + len(off), auc],
-            ],
-        }
-        failures: Counter[tuple[str, str, str]] = Counter()
-        for name, runs in (("base", base), ("tuned", tuned)):
-            for ex in runs:
-                for reason in rules.check(ex.parsed["text"], self.row_rules(ex.row, context)):
-                    failures[(_where(ex.row), rules.rule_broken(reason), name)] += 1
-        keys = sorted({(where, rule) for where, rule, _ in failures})
-        broken = {
-            "columns": ["type/platform", "rule broken", "base outputs", "tuned outputs"],
-            "rows": [[w, r, failures[(w, r, "base")], failures[(w, r, "tuned")]] for w, r in keys],
-        }
-        if auc is None:
-            reading = "no AUC: too few held-out texts to check the score"
-        elif auc < LOW_AUC:
-            reading = (
-                f"below {LOW_AUC}: the score cannot tell the voices apart well, so brand_voice says little. "
-                "Give --off-brand FILE: 40 or more texts on the brand's topics in other voices"
-            )
-        else:
-            reading = "the score tells the brand's voice from these texts"
-        negatives = {
-            "columns": ["off-brand texts", "held-out ROC AUC", "what it means"],
-            "rows": [[context.off_brand_source, auc, reading]],
-        }
-        return {
-            "Brand-voice check": check,
-            "Brand-voice negatives": negatives,
-            "Platform rules broken": broken,
-        }
+        return report_tables.details(base, tuned, context)
 
     def context_summary(self, context: ContentContext) -> dict[str, Any]:
-        held = len(context.voice.held_out_off_brand)
-        return {
-            "brand": context.settings["brand"],
-            "content types": ", ".join(context.types),
-            "platform rules": str(context.rules_path),
-            "off-brand texts (brand-voice negatives)": context.off_brand_source,
-            "brand-voice classifier": (
-                "TF-IDF word 1-2-grams + character 2-4-grams, logistic regression; fitted on the training "
-                f"brand texts and {context.off_brand_total - held} of {context.off_brand_total} off-brand "
-                f"texts, the other {held} kept back for its ROC AUC"
-            ),
-            "brand reading ease (Flesch, training texts)": ", ".join(
-                f"{kind} {value:.1f}" for kind, value in sorted(context.brand_ease.items())
-            ),
-        }
-
-
-def _where(row: dict[str, Any]) -> str:
-    platform = row.get("platform")
-    return f"{row['type']}/{platform}" if platform and platform != row["type"] else row["type"]
-
-
-def _seconds(examples: Sequence[Scored]) -> float:
-    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
+        return report_tables.context_summary(context)
 
 
 scenario = ContentScenario(
@@ -364,7 +288,7 @@ scenario = ContentScenario(
             "seconds_per_answer",
             "lower",
             "seconds from its batch's start to the text's last token (batched, this machine)",
-            _seconds,
+            mean_seconds,
             range=None,
         ),
     ),

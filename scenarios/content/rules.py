@@ -64,6 +64,11 @@ def for_row(rules: Rules, kind: str, platform: str | None) -> dict[str, Any] | N
     return platforms.get(platform or "default", platforms.get("default"))
 
 
+def of_row(rules: Rules, row: dict[str, Any]) -> dict[str, Any]:
+    """The rules a row's text must keep: its type's and platform's (none when the file has no entry)."""
+    return for_row(rules, row["type"], row.get("platform")) or {}
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9'’-]+", text)
 

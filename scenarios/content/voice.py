@@ -8,12 +8,12 @@ punctuation habits rather than topic alone, because the off-brand texts share th
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scenario_pack.core.data import jsonl
 from scenario_pack.core.errors import DataError, DataIssue, data_error
 
 
@@ -68,15 +68,9 @@ def load_off_brand(path: Path) -> list[str]:
             "Check the path given to --off-brand (JSON Lines with a 'text' field, texts on the brand's "
             "topics in other voices; 40 or more), or leave it out to use the base model's own answers.",
         )
-    texts, issues = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            issues.append(DataIssue(str(path), number, None, f"invalid JSON ({exc.msg})", "Fix this line."))
-            continue
+    texts: list[str] = []
+    issues: list[DataIssue] = []
+    for number, item in jsonl.values(path, jsonl.decode(path, path.read_bytes()), "Fix this line.", issues):
         text = item.get("text") if isinstance(item, dict) else None
         if not isinstance(text, str) or not text.strip():
             issues.append(

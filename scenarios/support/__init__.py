@@ -9,18 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from scenario_pack.core.errors import DataIssue
-from scenario_pack.core.evaluation.metrics import (
-    accuracy,
-    corpus_bleu,
-    corpus_bleu_resampled,
-    macro_f1,
-    macro_f1_resampled,
-    per_label_f1,
-    rouge_l,
+from scenario_pack.core.evaluation.metrics import per_label_f1, rouge_l
+from scenario_pack.core.plugins.scenario import (
+    Aggregate,
+    Field,
+    Metric,
+    Scenario,
+    Scored,
+    mean_of,
+    mean_seconds,
 )
-from scenario_pack.core.plugins.scenario import Field, Metric, Scenario, Scored, mean_of, resampled_by
 
-from . import retrieval
+from . import retrieval, scores
 from .importers import importers
 
 UNKNOWN = "unknown"
@@ -42,25 +42,6 @@ class SupportContext:
 
 def normalise_label(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
-
-
-def grounded(reply: str, passages: Sequence[retrieval.Passage], ticket: str) -> bool:
-    """True when the reply states a fact from the retrieved docs that the ticket did not already contain.
-
-    A fact is a number (e.g. "30", "$6.50", "3-5") or a word trigram with at least two content words,
-    found in the passages and absent from the ticket, so echoing the customer does not count.
-    """
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    def facts(text: str) -> set[tuple[str, ...]]:
-        toks = retrieval.tokens(text)
-        numbers = {(t,) for t in toks if t[0].isdigit() or t[0] == "$"}
-        trigrams = {tuple(toks[i : i + 3]) for i in range(len(toks) - 2)}
-        content = {g for g in trigrams if sum(w not in ENGLISH_STOP_WORDS for w in g) >= 2}
-        return numbers | content
-
-    doc_facts = set().union(*(facts(p.text) for p in passages)) if passages else set()
-    return bool((facts(reply) & doc_facts) - facts(ticket))
 
 
 class SupportScenario(Scenario):
@@ -186,7 +167,7 @@ class SupportScenario(Scenario):
         return {
             "rouge_l": rl,
             "intent_correct": correct,
-            "grounded": float(grounded(parsed["reply"], self.passages(row, context), row["ticket"])),
+            "grounded": float(scores.grounded(parsed["reply"], self.passages(row, context), row["ticket"])),
             "automated": float(correct == 1.0 and rl >= context.settings["automation_rouge"]),
             "format_ok": float(parsed["format_ok"]),
         }
@@ -223,33 +204,6 @@ class SupportScenario(Scenario):
         else:
             out["docs"] = "none (no --docs and no docs/ folder beside the data file)"
         return out
-
-
-def _intents(examples: Sequence[Scored]) -> tuple[list[str], list[str]]:
-    return [ex.parsed["intent"] for ex in examples], [ex.row["intent"] for ex in examples]
-
-
-def _intent_accuracy(examples: Sequence[Scored]) -> float:
-    return accuracy(*_intents(examples))
-
-
-@resampled_by(lambda examples, idx: macro_f1_resampled(*_intents(examples), idx))
-def _intent_macro_f1(examples: Sequence[Scored]) -> float:
-    predicted, gold = _intents(examples)
-    return macro_f1(predicted, gold, sorted(set(gold)))
-
-
-def _replies(examples: Sequence[Scored]) -> tuple[list[str], list[str]]:
-    return [ex.parsed["reply"] for ex in examples], [ex.row["response"] for ex in examples]
-
-
-@resampled_by(lambda examples, idx: corpus_bleu_resampled(*_replies(examples), idx))
-def _bleu(examples: Sequence[Scored]) -> float:
-    return corpus_bleu(*_replies(examples))
-
-
-def _seconds(examples: Sequence[Scored]) -> float:
-    return sum(ex.seconds for ex in examples) / len(examples) if examples else float("nan")
 
 
 scenario = SupportScenario(
@@ -292,14 +246,14 @@ scenario = SupportScenario(
             "intent_accuracy",
             "higher",
             "share of tickets whose intent is named correctly",
-            _intent_accuracy,
+            scores.intent_accuracy,
             primary=True,
         ),
         Metric(
             "intent_macro_f1",
             "higher",
             "macro-averaged F1 over the intents present in the test rows",
-            _intent_macro_f1,
+            Aggregate(scores.intent_macro_f1, scores.intent_macro_f1_resampled),
         ),
         Metric(
             "reply_rouge_l",
@@ -311,7 +265,7 @@ scenario = SupportScenario(
             "reply_bleu",
             "higher",
             "corpus BLEU of the replies against the agent's replies (sacrebleu)",
-            _bleu,
+            Aggregate(scores.reply_bleu, scores.reply_bleu_resampled),
         ),
         Metric(
             "grounding_rate",
@@ -337,7 +291,7 @@ scenario = SupportScenario(
             "seconds_per_answer",
             "lower",
             "seconds from its batch's start to the answer's last token (batched, this machine)",
-            _seconds,
+            mean_seconds,
             range=None,
         ),
     ),

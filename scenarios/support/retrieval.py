@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core.errors import data_error
+from scenario_pack.core.data import jsonl
+from scenario_pack.core.errors import DataError, DataIssue, data_error
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 
@@ -42,21 +42,25 @@ def _split_markdown(text: str, source: str) -> list[Passage]:
 
 
 def _read_jsonl(path: Path) -> list[Passage]:
-    passages = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise data_error(path, number, None, f"invalid JSON ({exc.msg})", "Fix this line.") from exc
+    passages: list[Passage] = []
+    issues: list[DataIssue] = []
+    for number, item in jsonl.values(path, path.read_text(encoding="utf-8"), "Fix this line.", issues):
         if not isinstance(item, dict) or not str(item.get("text", "")).strip():
-            raise data_error(
-                path, number, "text", "missing or empty", 'Each docs line needs {"text": ..., "title": ...}.'
+            issues.append(
+                DataIssue(
+                    str(path),
+                    number,
+                    "text",
+                    "missing or empty",
+                    'Each docs line needs {"text": ..., "title": ...}.',
+                )
             )
+            continue
         passages.append(
             Passage(str(item.get("title", path.stem)), str(item["text"]).strip(), f"{path}:{number}")
         )
+    if issues:
+        raise DataError(issues)
     return passages
 
 
