@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ CHATML = (
 def build_tiny_model(target: Path) -> Path:
     """A 2-layer Llama with a word-level tokenizer fitted on the sample data: seconds to build and train."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     texts = [line for line in SUPPORT_DATA.read_text(encoding="utf-8").splitlines()]
     texts += [p.read_text(encoding="utf-8") for p in SUPPORT_DOCS.glob("*.md")]
@@ -47,6 +48,14 @@ def build_tiny_model(target: Path) -> Path:
         pad_token="<|im_end|>",
     )
     fast.chat_template = CHATML
+    return save_tiny_llama(fast, target)
+
+
+def save_tiny_llama(fast: Any, target: Path, max_positions: int = 1024) -> Path:
+    """A 2-layer random Llama sized to `fast`'s vocabulary, saved with it (seeded: the same every time)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(
         vocab_size=fast.vocab_size,
         hidden_size=64,
@@ -54,14 +63,12 @@ def build_tiny_model(target: Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=1024,
+        max_position_embeddings=max_positions,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
         tie_word_embeddings=True,
     )
-    import torch
-
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = fast.pad_token_id

@@ -9,7 +9,7 @@ import torch
 
 from scenario_pack.core.errors import ScenarioPackError
 from scenario_pack.core.runs import gguf_export
-from tests.conftest import CHATML, SUPPORT_DATA
+from tests.conftest import CHATML, SUPPORT_DATA, save_tiny_llama
 
 PROMPTS = ["my card was charged twice", "how do I reset my password?", "cancel my order please"]
 
@@ -18,7 +18,7 @@ PROMPTS = ["my card was charged twice", "how do I reset my password?", "cancel m
 def bpe_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with a byte-level BPE tokenizer (the default model's kinds), built from a config."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokenizer = Tokenizer(models.BPE())
@@ -36,24 +36,7 @@ def bpe_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pad_token="<|im_end|>",
     )
     fast.chat_template = CHATML
-    config = LlamaConfig(
-        vocab_size=fast.vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    target = tmp_path_factory.mktemp("bpe") / "bpe-llama"
-    LlamaForCausalLM(config).save_pretrained(target)
-    fast.save_pretrained(target)
-    return target
+    return save_tiny_llama(fast, tmp_path_factory.mktemp("bpe") / "bpe-llama", max_positions=512)
 
 
 def load(path: Path) -> tuple[object, object]:
