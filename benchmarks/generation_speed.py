@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32", "all"))
     args = parser.parse_args()
 
-    from scenario_pack.core.runs import pipeline
+    from scenario_pack.core.evaluation.answers import few_shot_prompts
     from scenario_pack.core.runtime import hardware
 
     hardware.cap_onednn_cache()  # as the `scenario` command does (memory only; same speed)
@@ -103,9 +103,8 @@ def main() -> None:
     examples = prepared.examples["test"][: args.prompts]
     budget = cfg["max_new_tokens"]
     tokenizer, model, _ = default_model()
-    tokenizer.padding_side = "left"
     model.eval()
-    few_shot, _ = pipeline.few_shot_prompts(prepared, tokenizer, model, 3)
+    few_shot, _ = few_shot_prompts(prepared, tokenizer, model, 3)
     few_shot = few_shot[: args.prompts]
     print(f"machine: {machine()}; {len(examples)} prompts, up to {budget} new tokens")
 

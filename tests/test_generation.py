@@ -46,7 +46,6 @@ def test_each_example_gets_its_own_token_budget(tiny_model: Path) -> None:
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    tokenizer.padding_side = "left"
     calls: list[tuple[int, int]] = []
     real = model.generate
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario_pack.core.cli import cli
-from scenario_pack.core.cli.scenario_commands import resolve_config
+from scenario_pack.core.cli.flags import resolve_config
 from scenario_pack.core.data.validation import prepare
 from scenario_pack.core.errors import ConfigError
 from scenario_pack.core.plugins import registry

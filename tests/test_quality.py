@@ -15,7 +15,7 @@ from scenario_pack.core.data import quality
 from scenario_pack.core.data.validation import measure_tokens, prepare
 from scenario_pack.core.errors import DataError
 from scenario_pack.core.plugins import registry
-from scenario_pack.core.reporting import documents
+from scenario_pack.core.training.losses import overfitting
 from tests.conftest import write_jsonl
 
 SUPPORT = registry.load("support")
@@ -117,10 +117,10 @@ def test_overfitting_warning_needs_rising_validation_and_falling_training_loss()
         return logs + [{"step": 5 * (i + 1), "eval_loss": loss} for i, loss in enumerate(val)]
 
     falling = [3.0 - 0.1 * i for i in range(20)]
-    warning = documents.overfitting(history([2.0, 1.8, 1.9, 2.2], falling))
+    warning = overfitting(history([2.0, 1.8, 1.9, 2.2], falling))
     assert warning and "rose from 1.800 (step 10) to 2.200 (step 20)" in warning
-    assert documents.overfitting(history([2.0, 1.8, 1.7, 1.6], falling)) is None
-    assert documents.overfitting(history([2.0, 1.8, 1.9, 2.2], [2.0] * 20)) is None  # training not falling
+    assert overfitting(history([2.0, 1.8, 1.7, 1.6], falling)) is None
+    assert overfitting(history([2.0, 1.8, 1.9, 2.2], [2.0] * 20)) is None  # training not falling
 
 
 def test_early_stopping_restores_the_best_checkpoint(

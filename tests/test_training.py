@@ -8,6 +8,7 @@ import torch
 from scenario_pack.core import config as config_mod
 from scenario_pack.core.plugins import registry
 from scenario_pack.core.plugins.scenario import Example
+from scenario_pack.core.training import completion_loss
 from scenario_pack.core.training import trainer as training
 
 EXAMPLES = [
@@ -50,7 +51,7 @@ def make_trainer(tiny_model: Path, tmp_path: Path, method: str = "lora"):
     import datasets
 
     args = training.build_sft_config(config, tmp_path, "fp32", len(EXAMPLES), False, quiet=True)
-    return training._trainer_class()(
+    return completion_loss.trainer_class()(
         model=model,
         args=args,
         train_dataset=datasets.Dataset.from_list(training.to_records(EXAMPLES)),
@@ -79,9 +80,9 @@ def test_fast_loss_equals_plain_loss(tiny_model: Path, tmp_path: Path) -> None:
     model.eval()
     with torch.no_grad():
         plain = model(**batch).loss
-        fast_inputs = training.left_align(batch)
+        fast_inputs = completion_loss.left_align(batch)
         labels = fast_inputs.pop("labels")
-        fast = training.tail_loss(model(**fast_inputs), labels)
+        fast = completion_loss.tail_loss(model(**fast_inputs), labels)
     assert fast_inputs["logits_to_keep"] < batch["input_ids"].shape[1]  # prompt positions were skipped
     assert fast.item() == pytest.approx(plain.item(), rel=1e-5)
 
@@ -94,10 +95,10 @@ def test_a_padded_batch_learns_what_each_row_alone_would(tiny_model: Path, tmp_p
     model.eval()
 
     def loss_and_tokens(batch):
-        inputs = training.left_align(batch)
+        inputs = completion_loss.left_align(batch)
         labels = inputs.pop("labels")
         count = (labels[:, 1:] != -100).sum()
-        return training.tail_loss(model(**inputs), labels, count) * count, count
+        return completion_loss.tail_loss(model(**inputs), labels, count) * count, count
 
     with torch.no_grad():
         together, total = loss_and_tokens(trainer.data_collator(rows))
@@ -177,7 +178,6 @@ def test_bf16_training_keeps_frozen_weights_in_bf16_and_the_result_generates(
     assert dtypes[next(n for n in dtypes if "embed_tokens" in n)] == torch.float32
     if method == "lora":
         model = model.merge_and_unload()
-    tokenizer.padding_side = "left"
     answers = generation.generate(model, tokenizer, [Example(e.prompt, "") for e in EXAMPLES], 4, 2, "bf16")
     assert len(answers) == 2
 

@@ -13,8 +13,9 @@ from .mix_command import run_mix_command
 from .new_command import new_command
 from .option_owners import redirect
 from .prepare_commands import prepare_for
+from .run_commands import run_for, sweep_for
 from .run_dir_commands import eval_command, export_command, report_command
-from .scenario_commands import ScenarioGroup, inspect_for, list_command, run_for, sweep_for, validate_for
+from .scenario_commands import ScenarioGroup, inspect_for, list_command, validate_for
 from .try_commands import chat_command, generate_command
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import ConfigError
-from ..runs import run_folder
-from .scenario_commands import COMMON_FLAGS, OVERWRITE, _load_tokenizer, _overrides, progress_bar
+from .flags import COMMON_FLAGS, OVERWRITE, notify, overrides, progress_bar
 
 
 def _params() -> list[click.Parameter]:
@@ -42,53 +39,45 @@ def _params() -> list[click.Parameter]:
 
 
 def _run_mix(**kwargs: Any) -> None:
-    from ..data.validation import measure_tokens, prepare
     from ..runs.mix import run_mix
     from ..runs.mix_plan import plan
-    from ..runs.run_folder import default_run_dir
-    from ..runtime.environment import Timer
+    from ..runs.start import Request, start_run
 
     quiet = kwargs["quiet"]
-    timer, start = Timer(), time.perf_counter()
     mix = plan(
         kwargs["pairs"],
         kwargs["tests"],
         kwargs["weights"],
         kwargs["mix_file"],
-        lambda scenario: _overrides(kwargs, scenario, kwargs["set_items"]),
+        lambda scenario: overrides(kwargs, scenario, kwargs["set_items"]),
     )
-    output = mix.training_config["run"]["output"]
-    if kwargs["resume"] and not output:
-        raise ConfigError("--resume needs --output: the folder of the mix to continue.")
-    prepared = {m.name: prepare(m.scenario, m.config, m.data, m.test) for m in mix.members}
-    tokenizer = _load_tokenizer(mix.training_config, quiet)
-    for part in prepared.values():
-        measure_tokens(part, tokenizer)
-    timer.stage("validate", start)
-    run_dir = Path(output) if output else default_run_dir("mix")
-    mix.training_config["run"]["output"] = str(run_dir)
-    run_folder.claim(run_dir, kwargs["resume"], kwargs["overwrite"], [m.name for m in mix.members])
+    requests = [Request(m.scenario, m.config, m.data, m.test) for m in mix.members]
+    started = start_run(
+        requests, mix.training_config, kwargs["resume"], kwargs["overwrite"], notify(quiet), mix=True
+    )
+    prepared, folder = started.prepared, started.folder
     if not quiet:
         for name, part in prepared.items():
             click.echo(
                 f"{name}: {len(part.train)} train / {len(part.val)} validation / {len(part.test)} test"
             )
-        click.echo(f"writing to {run_dir}")
+        click.echo(f"writing to {folder.root}")
     try:
         with progress_bar(quiet) as bar:
-            report = run_mix(mix, prepared, tokenizer, run_dir, bar, quiet, kwargs["resume"], timer)
+            report = run_mix(
+                mix, prepared, started.tokenizer, folder, bar, quiet, kwargs["resume"], started.timer
+            )
     except KeyboardInterrupt:
         click.echo(
-            f"\ninterrupted. Finished stages are kept in {run_dir}. To continue, run the same command with "
-            f"--output {run_dir} --resume",
+            f"\ninterrupted. Finished stages are kept in {folder.root}. To continue, run the same command "
+            f"with --output {folder.root} --resume",
             err=True,
         )
         raise SystemExit(130) from None
     if not report:  # the non-main processes of a multi-process run
         return
-    click.echo(
-        f"\nreport: {run_dir / 'report.md'}  (also report.json, <scenario>/predictions.jsonl, adapter/)"
-    )
+    also = [folder.report_json.name, f"<scenario>/{folder.predictions.name}", f"{folder.tuned().name}/"]
+    click.echo(f"\nreport: {folder.report_md}  (also {', '.join(also)})")
     for line in report["summary"]:
         click.echo(line)
     mixing = ", ".join(

@@ -17,7 +17,8 @@ from ..data import csv_table, dataset, redaction
 from ..data.importing import Importer, ImportOption, ImportResult
 from ..errors import ConfigError, RegistryError, ScenarioPackError, data_error
 from ..plugins.scenario import Scenario
-from .scenario_commands import config_params, resolve_config, scenario_options, validate_and_summarise
+from .flags import config_params, resolve_config, scenario_options
+from .scenario_commands import validate_and_summarise
 
 EXAMPLES_SHOWN = 3
 OUT_SUFFIXES = {".jsonl", ".ndjson", ".csv"}  # what --out can be written as and read back by validate

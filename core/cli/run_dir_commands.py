@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from ..errors import ScenarioPackError
+from ..runs.run_folder import RunFolder
 
 RUN_DIR = click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 
 
 def _read_report(run_dir: Path) -> dict:
-    path = run_dir / "report.json"
+    path = RunFolder(run_dir).report_json
     if not path.exists():
         raise ScenarioPackError(
             f"{path} not found: '{run_dir}' is not a finished run folder. "
@@ -34,7 +35,7 @@ def eval_command(run_dir: Path) -> None:
             f"'scenario report {run_dir}' re-renders its report; 'scenario run-mix' re-runs it."
         )
     report = rescore(run_dir)
-    click.echo(f"re-scored {report['data']['rows']['test']} rows; report: {run_dir / 'report.html'}")
+    click.echo(f"re-scored {report['data']['rows']['test']} rows; report: {RunFolder(run_dir).report_html}")
     primary = report["metrics"][report["primary_metric"]]
     click.echo(
         f"{report['primary_metric']}: base {primary['base']} tuned {primary['tuned']} ({primary['verdict']})"
@@ -48,8 +49,10 @@ def report_command(run_dir: Path) -> None:
     from ..reporting import documents
     from ..runs import mix
 
-    render = mix.render if _read_report(run_dir).get("kind") == "mix" else documents.render
-    paths = render(run_dir)
+    if _read_report(run_dir).get("kind") == "mix":
+        paths = mix.render(RunFolder(run_dir))
+    else:
+        paths = documents.render(run_dir)
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -67,4 +70,4 @@ def export_command(run_dir: Path, merged: Path) -> None:
     from ..runs.export import export_merged
 
     _read_report(run_dir)
-    click.echo(f"wrote {export_merged(run_dir, merged)}")
+    click.echo(f"wrote {export_merged(RunFolder(run_dir), merged)}")

@@ -10,6 +10,7 @@ import click
 
 from ..errors import ConfigError
 from ..plugins import registry
+from ..runs.run_folder import RunFolder
 
 SOURCE_OPTIONS = [
     click.argument("name"),
@@ -35,7 +36,8 @@ def _with_source(command: Any) -> Any:
 def _session(name: str, run_dir: Path | None, data: Path | None, model_name: str | None) -> Any:
     from ..runs.interactive import open_session
 
-    return open_session(registry.load(name), run_dir, data, model_name)
+    run = RunFolder(run_dir) if run_dir is not None else None
+    return open_session(registry.load(name), run, data, model_name)
 
 
 def _fields(items: tuple[str, ...]) -> dict[str, str]:

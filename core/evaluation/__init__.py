@@ -1,2 +1,2 @@
-"""Answering held-out rows and scoring the answers: batched generation, the few-shot baseline,
-metric helpers, paired comparison statistics and stage cost estimates."""
+"""Answering held-out rows and scoring the answers: the answer stage, batched generation, the
+few-shot baseline, metric helpers, paired comparison statistics and stage cost estimates."""

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic
+from ..data.similarity import Progress
 from ..data.validation import Prepared
 from ..errors import ScenarioPackError
 from ..runtime.processes import Processes
 from . import generation
-
-Progress = Callable[[str, int], Any]  # as pipeline.Progress
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Batched, greedy generation for evaluation.
 
-Prompts are sorted by length and generated in batches with left padding and the KV cache, so a
-batch wastes little on padding; a batch holds as many rows as fit a token budget, so short prompts
-go 32 at a time and few-shot prompts fewer. Results come back in the caller's order.
+Prompts are sorted by length and generated in batches with left padding (built here, whatever the
+tokenizer's padding_side) and the KV cache, so a batch wastes little on padding; a batch holds as
+many rows as fit a token budget, so short prompts go 32 at a time and few-shot prompts fewer.
+Results come back in the caller's order.
 """
 
 from __future__ import annotations

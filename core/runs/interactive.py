@@ -17,6 +17,8 @@ from ..errors import ScenarioPackError
 from ..evaluation import generation
 from ..plugins.scenario import Example, Scenario
 from ..runtime import hardware, models
+from ..training.tuned import load_tokenizer, load_tuned
+from .run_folder import RunFolder
 
 
 @dataclass
@@ -67,30 +69,34 @@ class Session:
 
 
 def open_session(
-    scenario: Scenario, run_dir: Path | None, data: Path | None, model_name: str | None
+    scenario: Scenario, run: RunFolder | None, data: Path | None, model_name: str | None
 ) -> Session:
     """Load the run's tuned model (--run) or a base model whose context is fitted on --data."""
-    if run_dir is not None:
-        report_path = run_dir / "report.json"
-        if not report_path.exists():
-            raise ScenarioPackError(f"{report_path} not found: pass the folder that 'scenario run' printed.")
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+    hw = hardware.detect()
+    if run is not None:
+        if not run.report_json.exists():
+            raise ScenarioPackError(
+                f"{run.report_json} not found: pass the folder that 'scenario run' printed."
+            )
+        report = json.loads(run.report_json.read_text(encoding="utf-8"))
         if report.get("kind") == "mix":
             raise ScenarioPackError(
-                f"{run_dir} is a run-mix folder; --run takes a 'scenario run' folder. To try the mix "
-                f"adapter, export it (scenario export {run_dir} --merged OUT), then use --data F "
+                f"{run.root} is a run-mix folder; --run takes a 'scenario run' folder. To try the mix "
+                f"adapter, export it (scenario export {run.root} --merged OUT), then use --data F "
                 "--model OUT."
             )
         if report["scenario"]["name"] != scenario.name:
             raise ScenarioPackError(
-                f"{run_dir} is a '{report['scenario']['name']}' run, not '{scenario.name}'."
+                f"{run.root} is a '{report['scenario']['name']}' run, not '{scenario.name}'."
             )
         config = report["config"]
         config["eval"] = {**config_mod.defaults()["eval"], **config["eval"]}  # runs saved before newer keys
-        train = jsonl.read_saved(run_dir / "data" / "train.jsonl")
+        train = jsonl.read_saved(run.split("train"))
         context = scenario.build_context(train, config["scenario"], Path(report["data"]["train_file"]))
-        model, tokenizer = _tuned(run_dir, config, report["training"]["method"])
-        label = f"tuned model of {run_dir}"
+        method, base = report["training"]["method"], config["model"]["name"]
+        model = load_tuned(run.tuned(), method, base, hw.device)
+        tokenizer = load_tokenizer(run.tuned())
+        label = f"tuned model of {run.root}"
     elif data is not None:
         from ..data.validation import prepare
 
@@ -99,29 +105,13 @@ def open_session(
             config["model"]["name"] = model_name
         prepared = prepare(scenario, config, data, None)
         context = prepared.context
-        model, tokenizer = (
-            models.load_model(config["model"]["name"]),
-            models.load_tokenizer(config["model"]["name"]),
-        )
+        model = models.load_model(config["model"]["name"]).to(hw.device)
+        tokenizer = models.load_tokenizer(config["model"]["name"])
         label = f"base model {config['model']['name']}"
     else:
         raise ScenarioPackError(
             "pass --run RUN_DIR (a tuned model) or --data F (the base model, for comparison)."
         )
-    hw = hardware.detect()
-    tokenizer.padding_side = "left"
     precision = hardware.choose_precision(config["model"]["precision"], hw)
-    model = generation.inference_model(model.to(hw.device), precision)  # cast once, not per answer
+    model = generation.inference_model(model, precision)  # cast once, not per answer
     return Session(scenario, context, model, tokenizer, precision, config["eval"], label)
-
-
-def _tuned(run_dir: Path, config: dict[str, Any], method: str) -> tuple[Any, Any]:
-    from peft import PeftModel
-    from transformers import AutoTokenizer
-
-    adapter = run_dir / "adapter"
-    tokenizer = AutoTokenizer.from_pretrained(adapter)
-    if method == "full":
-        return models.load_model(str(adapter)), tokenizer
-    model = PeftModel.from_pretrained(models.load_model(config["model"]["name"]), adapter)
-    return (model.merge_and_unload() if method == "lora" else model), tokenizer

@@ -21,17 +21,20 @@ import numpy as np
 
 from .. import atomic
 from .. import config as config_mod
+from ..data.similarity import Progress
 from ..data.validation import Prepared
-from ..errors import ConfigError, ScenarioPackError
+from ..errors import ConfigError
 from ..evaluation import context_answers, scoring
+from ..evaluation.answers import Answer, AnswerStage, prediction_records, write_split
 from ..evaluation.scoring import number
 from ..plugins.scenario import Example
 from ..reporting.documents import environment
 from ..runtime import hardware, models
 from ..runtime.environment import Timer, peak_memory_gib, placement, versions
 from ..runtime.processes import Processes
+from ..training.fit import Fit, saved_summary
 from .mix_plan import MixPlan
-from .pipeline import Fit, Progress, generate_answers, stage_outputs, write_split
+from .run_folder import TUNED, RunFolder
 
 MODELS = ("base", "single", "mix")
 WINNERS = {
@@ -68,13 +71,13 @@ def run_mix(
     plan: MixPlan,
     prepared: dict[str, Prepared],
     tokenizer: Any,
-    run_dir: Path,
+    folder: RunFolder,
     progress: Progress,
     quiet: bool = False,
     resume: bool = False,
     timer: Timer | None = None,
 ) -> dict[str, Any]:
-    """Base outputs, one single-task adapter per scenario, the mix adapter, then the report dict
+    """Base answers, one single-task adapter per scenario, the mix adapter, then the report dict
     (also written as report.json). `prepared` holds each member's validated rows, keyed by name."""
     import torch
 
@@ -86,96 +89,72 @@ def run_mix(
     procs = Processes.current()
     hw, device, precision = placement(config, procs)
     if procs.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(run_dir / "config.yaml", config_mod.save(config))
+        folder.root.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(folder.config, config_mod.save(config))
         for name, part in prepared.items():
-            atomic.write_text(run_dir / name / "config.yaml", config_mod.save(part.config))
-            write_split(part, run_dir / name)
-    source = models.resolve(config["model"]["name"])
-    tokenizer.padding_side = "left"
-    fit = Fit(config, source, tokenizer, precision, device, quiet, resume, procs)
+            atomic.write_text(folder.member(name).config, config_mod.save(part.config))
+            write_split(part, folder.member(name))
+    fit = Fit(config, tokenizer, precision, device, quiet, resume, procs)
+    stage = AnswerStage(tokenizer, precision, progress, procs, resume)
 
     def fresh_model() -> Any:
         return models.load_model(config["model"]["name"]).to(device)
 
-    def trained(train: list[Example], val: list[Example], folder: str) -> Any:
-        tuned, info = fit.tuned_model(fresh_model(), train, val, run_dir, folder)
-        return tuned.merge_and_unload() if info["method"] == "lora" else tuned
+    def trained(train: list[Example], val: list[Example], name: str) -> Any:
+        return fit.tuned_model(fresh_model(), train, val, folder, name)[0]
 
-    def stage(name: str, kind: str, load: Callable[[], Any], label: str) -> list:
-        part = prepared[name]
+    def answer(name: str, kind: str, load: Callable[[], Any], label: str) -> list[Answer]:
+        return stage.answers(folder.answers(f"{name}_{kind}"), prepared[name], load, f"{name}, {label}")
 
-        def compute() -> list:
-            model = load()
-            return procs.share(
-                list(range(len(part.test))),
-                lambda mine: generate_answers(
-                    model, tokenizer, part, precision, progress, f"{name}, {label}", mine
-                ),
-            )
-
-        return stage_outputs(run_dir / "stages" / f"{name}_{kind}_outputs.json", compute, resume, procs)
-
-    outputs: dict[str, dict[str, list]] = {name: {} for name in prepared}
+    answers: dict[str, dict[str, list[Answer]]] = {name: {} for name in prepared}
     start = time.perf_counter()
-    base = functools.cache(fresh_model)  # loaded only if some scenario's base outputs are missing
+    base = functools.cache(fresh_model)  # loaded only if some scenario's base answers are missing
     base_model = context_answers.BaseModel(base, tokenizer, precision, progress, procs)
     asked = [
-        context_answers.complete(
-            part, run_dir / "stages" / f"{name}_context_answers.json", base_model, resume
-        )
+        context_answers.complete(part, folder.context_answers(f"{name}_"), base_model, resume)
         for name, part in prepared.items()
     ]
     if any(asked):
         timer.stage("context_answers", start)
         start = time.perf_counter()
     for name in prepared:
-        outputs[name]["base"] = stage(name, "base", base, "base model")
+        answers[name]["base"] = answer(name, "base", base, "base model")
     base.cache_clear()
     timer.stage("base_eval", start)
     for name, part in prepared.items():
         start = time.perf_counter()
-        single = functools.partial(trained, part.examples["train"], part.examples["val"], f"adapters/{name}")
-        outputs[name]["single"] = stage(name, "single", single, "single-task adapter")
+        single = functools.partial(
+            trained, part.examples["train"], part.examples["val"], folder.member_tuned(name)
+        )
+        answers[name]["single"] = answer(name, "single", single, "single-task adapter")
         timer.stage(f"single_{name}", start)
     start = time.perf_counter()
     mixed_val = [ex for part in prepared.values() for ex in part.examples["val"]]
-    mix_model = functools.cache(functools.partial(trained, mixed_train, mixed_val, "adapter"))
+    mix_model = functools.cache(functools.partial(trained, mixed_train, mixed_val, TUNED))
     for name in prepared:
-        outputs[name]["mix"] = stage(name, "mix", mix_model, "mix adapter")
+        answers[name]["mix"] = answer(name, "mix", mix_model, "mix adapter")
     mix_model.cache_clear()
     timer.stage("mix", start)
     if not procs.main:
         return {}
     adapters = {
         "single": {
-            name: {"folder": f"adapters/{name}", "examples": len(part.examples["train"])}
-            | _train_info(run_dir, f"adapters/{name}")
+            name: {"folder": folder.member_tuned(name), "examples": len(part.examples["train"])}
+            | saved_summary(folder, folder.member_tuned(name))
             for name, part in prepared.items()
         },
-        "mix": {"folder": "adapter", "examples": len(mixed_train)} | _train_info(run_dir, "adapter"),
+        "mix": {"folder": TUNED, "examples": len(mixed_train)} | saved_summary(folder, TUNED),
     }
-    report = build_report(plan, prepared, run_dir, outputs, adapters, mixing, hw, precision, timer)
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    report = build_report(plan, prepared, folder, answers, adapters, mixing, hw, precision, timer)
+    shutil.rmtree(folder.checkpoints(), ignore_errors=True)
     return report
-
-
-def _train_info(run_dir: Path, folder: str) -> dict[str, Any]:
-    path = run_dir / "stages" / f"{folder.replace('/', '_')}_train.json"
-    if not path.exists():
-        raise ScenarioPackError(
-            f"{path} is missing, so the training of {run_dir / folder} cannot be reported. "
-            "Run the same command again without --resume."
-        )
-    info = json.loads(path.read_text(encoding="utf-8"))
-    return {k: v for k, v in info.items() if k != "loss_curves"}
 
 
 def build_report(
     plan: MixPlan,
     prepared: dict[str, Prepared],
-    run_dir: Path,
-    outputs: dict[str, dict[str, list]],
+    folder: RunFolder,
+    answers: dict[str, dict[str, list[Answer]]],
     adapters: dict[str, dict[str, Any]],
     mixing: dict[str, dict[str, Any]],
     hw: hardware.Hardware,
@@ -186,7 +165,7 @@ def build_report(
     start = time.perf_counter()
     config = plan.training_config
     scenarios = {
-        name: _scenario_report(part, outputs[name], run_dir / name, mixing[name])
+        name: _scenario_report(part, answers[name], folder.member(name), mixing[name])
         for name, part in prepared.items()
     }
     defaults = "core defaults"
@@ -195,7 +174,7 @@ def build_report(
     report: dict[str, Any] = {
         "schema_version": 1,
         "kind": "mix",
-        "run_id": run_dir.name,
+        "run_id": folder.root.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "summary": [section["summary"] for section in scenarios.values()],
         "scenarios": scenarios,
@@ -216,20 +195,19 @@ def build_report(
     timer.stage("report", start)
     report["timings"] = {**timer.timings, "total": round(sum(timer.timings.values()), 2)}
     report["peak_memory_gib"] = peak_memory_gib()
-    atomic.write_json(run_dir / "report.json", report)
-    render(run_dir)
+    atomic.write_json(folder.report_json, report)
+    render(folder)
     return report
 
 
 def _scenario_report(
-    part: Prepared, outputs: dict[str, list], folder: Path, mixing: dict[str, Any]
+    part: Prepared, answers: dict[str, list[Answer]], folder: RunFolder, mixing: dict[str, Any]
 ) -> dict[str, Any]:
     """One scenario's section: base, single-task and mix on its own test rows and metrics."""
     scenario, config = part.scenario, part.config
-    references = [ex.completion for ex in part.examples["test"]]
-    records = scoring.prediction_records(part.test, references, outputs)
+    records = prediction_records(part, answers)
     scored = {model: scoring.score(scenario, part.context, records, model) for model in MODELS}
-    atomic.write_jsonl(folder / "predictions.jsonl", records)
+    atomic.write_jsonl(folder.predictions, records)
     resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
 
     def compare(first: str, second: str) -> dict[str, dict[str, Any]]:
@@ -294,9 +272,8 @@ def summary_line(name: str, metric: str, e: dict[str, Any]) -> str:
     )
 
 
-def render(run_dir: Path) -> dict[str, Path]:
+def render(folder: RunFolder) -> dict[str, Path]:
     """Write report.md from report.json alone (`scenario report RUN_DIR` re-renders it)."""
-    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    path = run_dir / "report.md"
-    atomic.write_text(path, environment().get_template("mix.md.jinja").render(r=report))
-    return {"md": path}
+    report = json.loads(folder.report_json.read_text(encoding="utf-8"))
+    atomic.write_text(folder.report_md, environment().get_template("mix.md.jinja").render(r=report))
+    return {"md": folder.report_md}

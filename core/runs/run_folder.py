@@ -19,6 +19,7 @@ from .. import atomic
 from ..errors import ConfigError
 
 MARKER = ".scenario-run"
+TUNED = "adapter"  # the tuned-model name of a run's fine-tune (a mix's: of its mix adapter)
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,14 @@ class RunFolder:
         return self.root / "data" / f"{part}.jsonl"
 
     def answers(self, name: str) -> Path:
-        """A generation stage's saved answers, e.g. "base", "few_shot", "tuned"."""
-        return self.root / "stages" / f"{name}_outputs.json"
+        """A generation stage's saved answers, e.g. "base", "few_shot", "tuned", or a tuned name's."""
+        return self.root / "stages" / f"{_stem(name)}_outputs.json"
 
     def context_answers(self, prefix: str = "") -> Path:
         return self.root / "stages" / f"{prefix}context_answers.json"
 
-    def tuned(self, name: str = "adapter") -> Path:
-        """A fine-tune's saved weights: "adapter", or "adapters/<name>" for per-group and mix members."""
+    def tuned(self, name: str = TUNED) -> Path:
+        """A fine-tune's saved weights: TUNED, or "adapters/<name>" for per-group and mix members."""
         return self.root / name
 
     def group_tuned(self, field: str, value: str) -> str:
@@ -51,11 +52,15 @@ class RunFolder:
         slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(value)) or "_"
         return f"adapters/{field}={slug}"
 
-    def train_result(self, name: str = "adapter") -> Path:
+    def member_tuned(self, scenario: str) -> str:
+        """The tuned-model name of a mix member's single-task adapter."""
+        return f"adapters/{scenario}"
+
+    def train_result(self, name: str = TUNED) -> Path:
         return self.root / "stages" / f"{_stem(name)}_train.json"
 
-    def train_log(self, name: str = "adapter") -> Path:
-        if name == "adapter":
+    def train_log(self, name: str = TUNED) -> Path:
+        if name == TUNED:
             return self.root / "train_log.jsonl"
         return self.root / "stages" / f"{_stem(name)}_train_log.jsonl"
 

@@ -12,24 +12,26 @@ import copy
 import dataclasses
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import atomic
 from .. import config as config_mod
+from ..data.similarity import Progress
 from ..data.validation import Prepared
 from ..errors import ConfigError, ScenarioPackError
 from ..evaluation import context_answers, scoring
+from ..evaluation.answers import generate_answers, prediction_records
 from ..reporting.build import amend_report
 from ..runtime import models
 from ..runtime.environment import Timer, placement
 from ..runtime.processes import Processes
 from ..training import trainer
-from . import pipeline
+from ..training.fit import Fit
+from .run import forget_fine_tune, run
+from .run_folder import RunFolder
 
 LR_SCALE = "lr_scale"  # learning rate as a multiple of the method's own default (see trainer.METHOD_LR)
 SEARCHABLE = ("train.", "eval.", "data.max_length")
@@ -154,11 +156,11 @@ def _pruning_callback(trial: Any, sign: float) -> Any:
 def run_sweep(
     prepared: Prepared,
     tokenizer: Any,
-    run_dir: Path,
+    folder: RunFolder,
     space: list[Param],
     trials: int,
     minutes: float | None,
-    progress: pipeline.Progress,
+    progress: Progress,
     echo: Callable[[str], None],
     quiet: bool = False,
     resume: bool = False,
@@ -173,14 +175,14 @@ def run_sweep(
     if procs.count > 1:
         raise ConfigError(
             "scenario sweep runs in one process; run it without accelerate launch, then launch the final "
-            "`scenario run --config best.yaml` on several processes."
+            f"`scenario run --config {folder.best_config.name}` on several processes."
         )
     timer = timer or Timer()
     config, scenario = prepared.config, prepared.scenario
     primary = scenario.primary_metric
     maximize = primary.direction == "higher"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    db = run_dir / "sweep.db"
+    folder.root.mkdir(parents=True, exist_ok=True)
+    db = folder.sweep_db
     if not resume:
         db.unlink(missing_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -194,13 +196,13 @@ def run_sweep(
     )
     finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
     done = len(study.get_trials(states=finished))
-    source = models.resolve(config["model"]["name"])
     _, device, precision = placement(config, procs)
+    fit = Fit(config, tokenizer, precision, device, quiet, resume, procs)
     start = time.perf_counter()
     base = context_answers.BaseModel(  # trials score with the context: finish it before the first
         lambda: models.load_model(config["model"]["name"]).to(device), tokenizer, precision, progress, procs
     )
-    if context_answers.complete(prepared, run_dir / "stages" / "context_answers.json", base, resume):
+    if context_answers.complete(prepared, folder.context_answers(), base, resume):
         timer.stage("context_answers", start)
 
     def objective(trial: Any) -> float:
@@ -215,37 +217,22 @@ def run_sweep(
         )
         started = time.perf_counter()
         model = models.load_model(config["model"]["name"]).to(device)
-        tokenizer.padding_side = "right"
         try:
-            tuned, result = trainer.train(
+            tuned, info = dataclasses.replace(fit, config=trial_config).trial(
                 model,
-                tokenizer,
                 prepared.examples["train"],
                 prepared.examples["val"],
-                trial_config,
-                source,
-                run_dir / "checkpoints" / f"trial-{trial.number}",
-                precision,
-                quiet=quiet,
-                device=device,
-                callbacks=[_pruning_callback(trial, -1.0 if maximize else 1.0)],
+                folder,
+                f"trial-{trial.number}",
+                [_pruning_callback(trial, -1.0 if maximize else 1.0)],
             )
         except optuna.TrialPruned:
             trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
             echo(f"trial {trial.number}: {_describe(settings)} -> pruned (validation loss behind the median)")
             raise
-        finally:
-            tokenizer.padding_side = "left"
-            shutil.rmtree(run_dir / "checkpoints" / f"trial-{trial.number}", ignore_errors=True)
-        eval_losses = [e["eval_loss"] for e in result.log_history if "eval_loss" in e]
-        trial.set_user_attr("best_eval_loss", min(eval_losses) if eval_losses else None)
-        if result.method == "lora":
-            tuned = tuned.merge_and_unload()
-        outputs = pipeline.generate_answers(
-            tuned, tokenizer, validation, precision, progress, f"trial {trial.number}"
-        )
-        references = [ex.completion for ex in validation.examples["test"]]
-        records = scoring.prediction_records(validation.test, references, {"tuned": outputs})
+        trial.set_user_attr("best_eval_loss", info["best_eval_loss"])
+        answers = generate_answers(tuned, tokenizer, validation, precision, progress, f"trial {trial.number}")
+        records = prediction_records(validation, {"tuned": answers})
         value = primary.aggregate(scoring.score(scenario, prepared.context, records, "tuned"))
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
         echo(
@@ -266,25 +253,23 @@ def run_sweep(
             "no trial finished (every one was pruned or interrupted); raise --trials or --minutes."
         )
     chosen = study.best_trial.user_attrs["settings"]
-    _forget_other_choice(run_dir, chosen)
-    atomic.write_text(run_dir / "best.yaml", config_mod.save(_nested(chosen)))
-    echo(f"chosen: {_describe(chosen)}; written to {run_dir / 'best.yaml'} (reuse with --config)")
+    _forget_other_choice(folder, chosen)
+    atomic.write_text(folder.best_config, config_mod.save(_nested(chosen)))
+    echo(f"chosen: {_describe(chosen)}; written to {folder.best_config} (reuse with --config)")
 
     prepared.config = with_settings(config, chosen)
-    result = pipeline.run(prepared, tokenizer, run_dir, progress, quiet=quiet, resume=resume, timer=timer)
+    result = run(prepared, tokenizer, folder, progress, quiet=quiet, resume=resume, timer=timer)
     if result:
-        result = _add_sweep_tables(run_dir, study, primary.name, chosen, trials, minutes)
+        result = _add_sweep_tables(folder, study, primary.name, chosen, trials, minutes)
     return result
 
 
-def _forget_other_choice(run_dir: Path, chosen: dict[str, Any]) -> None:
-    """A resumed sweep may choose differently (more trials, more time): the final run's adapter and
-    tuned answers then belong to the old choice and must be redone, not reused."""
-    choice = run_dir / "stages" / "sweep_choice.json"
+def _forget_other_choice(folder: RunFolder, chosen: dict[str, Any]) -> None:
+    """A resumed sweep may choose differently (more trials, more time): the final run's fine-tune
+    and tuned answers then belong to the old choice and must be redone, not reused."""
+    choice = folder.sweep_choice
     if choice.exists() and json.loads(choice.read_text(encoding="utf-8")) != chosen:
-        shutil.rmtree(run_dir / "adapter", ignore_errors=True)
-        for name in ("adapter_train.json", "tuned_outputs.json"):
-            (run_dir / "stages" / name).unlink(missing_ok=True)
+        forget_fine_tune(folder)
     atomic.write_json(choice, chosen)
 
 
@@ -293,7 +278,7 @@ def _describe(settings: dict[str, Any]) -> str:
 
 
 def _add_sweep_tables(
-    run_dir: Path, study: Any, metric: str, chosen: dict[str, Any], trials: int, minutes: float | None
+    folder: RunFolder, study: Any, metric: str, chosen: dict[str, Any], trials: int, minutes: float | None
 ) -> dict[str, Any]:
     """Put the trials table and the chosen settings into the final run's report and re-render it."""
     keys = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
@@ -305,7 +290,7 @@ def _add_sweep_tables(
             [t.number, state, *[settings.get(k) for k in keys], t.value if state == "complete" else None]
             + [t.user_attrs.get("best_eval_loss"), t.user_attrs.get("seconds")]
         )
-    report_dict = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    report_dict = json.loads(folder.report_json.read_text(encoding="utf-8"))
     budget = f"{trials} trials" + (f" or {minutes:g} minutes" if minutes else "")
     tables = {
         "Sweep: trials (chosen on the validation split; test rows unused)": {
@@ -313,11 +298,11 @@ def _add_sweep_tables(
             + [f"validation {metric}", "best validation loss", "seconds"],
             "rows": rows,
         },
-        "Sweep: chosen configuration (best.yaml)": {
+        f"Sweep: chosen configuration ({folder.best_config.name})": {
             "columns": ["setting", "value"],
             "rows": [[k, v] for k, v in chosen.items()]
             + [["trial", study.best_trial.number], ["budget", budget]],
         },
     }
     sweep = {"chosen": chosen, "best_trial": study.best_trial.number, "budget": budget}
-    return amend_report(run_dir, report_dict, tables, sweep=sweep)
+    return amend_report(folder.root, report_dict, tables, sweep=sweep)

@@ -7,15 +7,18 @@ Examples are conversational prompt/completion records, so the loss falls on the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..plugins.scenario import Example
 from ..runtime import hardware, interrupt
+from .completion_loss import trainer_class
 
 log = logging.getLogger(__name__)
 
@@ -176,88 +179,6 @@ def store_frozen_weights_in_compute_dtype(
             module.to(dtype)
 
 
-def left_align(inputs: dict[str, Any]) -> dict[str, Any]:
-    """Move each right-padded row's tokens to the end of the batch and ask only for the logits the loss needs.
-
-    With every row ending at the last position, all completions sit in the last K positions, so the
-    model computes its (vocabulary-sized) LM head and softmax for those K positions only, not for
-    every prompt token. Explicit position ids keep positions identical to the unshifted rows.
-    """
-    import torch
-
-    mask = inputs["attention_mask"]
-    width = mask.shape[1]
-    shift = width - mask.sum(dim=1, keepdim=True)
-    index = (torch.arange(width, device=mask.device).unsqueeze(0) - shift) % width
-    out = {
-        k: torch.gather(v, 1, index) if k in ("input_ids", "attention_mask", "labels") else v
-        for k, v in inputs.items()
-    }
-    out["position_ids"] = (out["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
-    first_label = (out["labels"] != -100).float().argmax(dim=1).min().item()
-    out["logits_to_keep"] = int(min(width, width - first_label + 1))
-    return out
-
-
-def tail_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
-    """Token cross-entropy for logits that cover only the last K positions (see left_align)."""
-    import torch.nn.functional as F
-
-    logits = outputs.logits
-    targets = labels[:, labels.shape[1] - logits.shape[1] + 1 :].to(logits.device)
-    loss = F.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-        targets.reshape(-1),
-        ignore_index=-100,
-        reduction="sum",
-    )
-    count = num_items_in_batch if num_items_in_batch is not None else (targets != -100).sum()
-    return loss / count
-
-
-def row_digests(inputs: dict[str, Any]) -> list[str]:
-    """A short digest of each row's real tokens: which examples a process trained on, without the text."""
-    import hashlib
-
-    return [
-        hashlib.sha256(ids[mask.bool()].numpy().tobytes()).hexdigest()[:16]
-        for ids, mask in zip(inputs["input_ids"].cpu(), inputs["attention_mask"].cpu(), strict=True)
-    ]
-
-
-def _trainer_class() -> type:
-    from transformers import Trainer
-    from trl import SFTTrainer
-
-    class CompletionLossTrainer(SFTTrainer):
-        """SFTTrainer with TRL's data handling and a cheaper loss computation on CPU.
-
-        TRL 1.16 computes the loss with a chunked fused LM head that also derives entropy and top-1
-        accuracy per token; on CPU that kernel took ~60% of each step. Here the loss goes through
-        transformers' plain Trainer path (which keeps gradient-accumulation and multi-process
-        scaling right) with `tail_loss` on left-aligned rows: same loss values, a fraction of the work.
-        The call still goes through the (possibly DDP-wrapped) model, so gradients synchronise.
-        """
-
-        def __init__(self, *args: Any, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.compute_loss_func = tail_loss
-            self.row_digests: list[str] = []
-
-        def compute_loss(
-            self,
-            model: Any,
-            inputs: dict[str, Any],
-            return_outputs: bool = False,
-            num_items_in_batch: Any = None,
-        ) -> Any:
-            if model.training:
-                self.row_digests += row_digests(inputs)
-            return Trainer.compute_loss(self, model, left_align(inputs), return_outputs, num_items_in_batch)
-
-    return CompletionLossTrainer
-
-
 def _validation_callbacks(config: dict[str, Any], has_eval: bool) -> list[Any]:
     """Stop at the next step after a Ctrl-C (see interrupt.py); with validation rows, also evaluate
     and save at the last step (so the final weights compete for 'best') and stop when validation
@@ -298,6 +219,16 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name[11:]))) if done else None
 
 
+@contextlib.contextmanager
+def _right_padding(tokenizer: Any) -> Iterator[None]:
+    """A training batch pads after the answer; the caller gets the tokenizer back as it gave it."""
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        yield
+    finally:
+        tokenizer.padding_side = side
+
+
 def train(
     model: Any,
     tokenizer: Any,
@@ -321,23 +252,24 @@ def train(
         config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device
     )
     store_frozen_weights_in_compute_dtype(model, config, precision, device)
-    trainer = _trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=datasets.Dataset.from_list(to_records(train_examples)),
-        eval_dataset=datasets.Dataset.from_list(to_records(val_examples)) if val_examples else None,
-        processing_class=tokenizer,
-        peft_config=build_peft_config(config, model_source, model),
-        callbacks=_validation_callbacks(config, bool(val_examples)) + (callbacks or []),
-    )
-    checkpoint = last_complete_checkpoint(output_dir) if resume else None
-    if checkpoint:
-        log.info("resuming training from %s", checkpoint)
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in trainer.model.parameters())
-    start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.perf_counter() - start
+    with _right_padding(tokenizer):
+        trainer = trainer_class()(
+            model=model,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(to_records(train_examples)),
+            eval_dataset=datasets.Dataset.from_list(to_records(val_examples)) if val_examples else None,
+            processing_class=tokenizer,
+            peft_config=build_peft_config(config, model_source, model),
+            callbacks=_validation_callbacks(config, bool(val_examples)) + (callbacks or []),
+        )
+        checkpoint = last_complete_checkpoint(output_dir) if resume else None
+        if checkpoint:
+            log.info("resuming training from %s", checkpoint)
+        trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in trainer.model.parameters())
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=checkpoint)
+        seconds = time.perf_counter() - start
     state = trainer.state
     result = TrainResult(
         log_history=list(state.log_history),

@@ -1,0 +1,78 @@
+"""Starting a run: validate its rows, load the tokenizer they are measured with, claim its folder.
+
+`scenario run`, `scenario sweep` and `scenario run-mix` start alike. Validation writes nothing, so
+rows that are refused leave no folder behind; the folder is claimed only once they pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.similarity import Progress, silent
+from ..data.validation import Prepared, measure_tokens, prepare
+from ..errors import ConfigError
+from ..plugins.scenario import Scenario
+from ..runtime import models
+from ..runtime.environment import Timer
+from .run_folder import RunFolder, claim, default_run_dir
+
+MIX = "mix"  # a mix's default folder: reports/mix/<run-id>
+
+
+@dataclass(frozen=True)
+class Request:
+    """One scenario of a run: its resolved config and its data files."""
+
+    scenario: Scenario
+    config: dict[str, Any]
+    data: Path
+    test: Path | None
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run ready for its recipe: each scenario's validated rows (by name), the tokenizer they were
+    measured with, the folder it owns, and its timer (validation timed)."""
+
+    prepared: dict[str, Prepared]
+    tokenizer: Any
+    folder: RunFolder
+    timer: Timer
+
+
+def start_run(
+    requests: list[Request],
+    config: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    note: Callable[[str], None],
+    progress: Progress = silent,
+    mix: bool = False,
+) -> Started:
+    """Validate every request's rows, then claim the folder `config` names in run.output (or a new
+    one under reports/), which is written back there. A mix's folder also holds one folder per
+    scenario. `note` receives what the user should know while it waits."""
+    if resume and not config["run"]["output"]:
+        raise ConfigError(f"--resume needs --output: the folder of the {MIX if mix else 'run'} to continue.")
+    timer, start = Timer(), time.perf_counter()
+    prepared = {r.scenario.name: prepare(r.scenario, r.config, r.data, r.test, progress) for r in requests}
+    tokenizer = load_tokenizer(config, note)
+    for part in prepared.values():
+        measure_tokens(part, tokenizer, progress)
+    timer.stage("validate", start)
+    output = config["run"]["output"]
+    root = Path(output) if output else default_run_dir(MIX if mix else requests[0].scenario.name)
+    config["run"]["output"] = str(root)
+    claim(root, resume, overwrite, list(prepared) if mix else [])
+    return Started(prepared, tokenizer, RunFolder(root), timer)
+
+
+def load_tokenizer(config: dict[str, Any], note: Callable[[str], None]) -> Any:
+    """The base model's tokenizer; the default model's one-time conversion is announced first."""
+    if models.needs_conversion(config["model"]["name"]):
+        note("preparing the default model: converting its GGUF file to a local checkpoint (once, ~20 s)")
+    return models.load_tokenizer(config["model"]["name"])
