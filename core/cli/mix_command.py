@@ -89,13 +89,12 @@ def _run_mix(**kwargs: Any) -> None:
     click.echo(
         f"\nreport: {run_dir / 'report.md'}  (also report.json, <scenario>/predictions.jsonl, adapter/)"
     )
-    for line in report["summary"]:
+    for line in report.summary:
         click.echo(line)
     mixing = ", ".join(
-        f"{name} {s['mixing']['examples']} (weight {s['mixing']['weight']:g})"
-        for name, s in report["scenarios"].items()
+        f"{name} {s.mixing.examples} (weight {s.mixing.weight:g})" for name, s in report.scenarios.items()
     )
-    click.echo(f"mix training examples: {mixing}; time {report['timings']['total']:.0f} s")
+    click.echo(f"mix training examples: {mixing}; time {report.timings['total']:.0f} s")
 
 
 run_mix_command = click.Command(

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from ..errors import ConfigError, RegistryError
 from ..plugins import registry
 from ..plugins.scenario import Scenario
 from ..runs import run_folder
+
+if TYPE_CHECKING:
+    from ..reporting.results import RunResults
 
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     # (flag, config section.key, type, help)
@@ -410,21 +413,21 @@ def sweep_for(scenario: Scenario) -> click.Command:
     return _pipeline_command(scenario, execute, extra)
 
 
-def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
+def _print_summary(report: RunResults, run_dir: Path) -> None:
     from ..evaluation.scoring import number
 
     click.echo(
         f"\nreport: {run_dir / 'report.html'}  (also report.md, report.json, predictions.jsonl, adapter/)"
     )
 
-    baseline = report.get("baseline")
-    for name, e in report["metrics"].items():
-        star = "*" if e["primary"] else " "
-        prompted = f"  few-shot {number(e.get('few_shot')):>8}" if baseline else ""
+    baseline = report.baseline
+    for name, e in report.metrics.items():
+        star = "*" if e.primary else " "
+        prompted = f"  few-shot {number(baseline.metrics[name].few_shot):>8}" if baseline else ""
         click.echo(
-            f"{star} {name:<22} base {number(e['base']):>8}{prompted}  tuned {number(e['tuned']):>8}  "
-            f"({e['direction']} is better) {e['verdict']}"
+            f"{star} {name:<22} base {number(e.base):>8}{prompted}  tuned {number(e.tuned):>8}  "
+            f"({e.direction} is better) {e.verdict.label(e.few_rows)}"
         )
     if baseline:
-        click.echo(baseline["sentence"])
-    click.echo(f"time {report['timings']['total']:.0f} s, peak memory {report['peak_memory_gib']:.2f} GiB")
+        click.echo(baseline.sentence)
+    click.echo(f"time {report.timings['total']:.0f} s, peak memory {report.peak_memory_gib:.2f} GiB")

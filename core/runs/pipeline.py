@@ -23,6 +23,8 @@ from ..evaluation import context_answers, few_shot, generation, scoring
 from ..plugins.scenario import Example
 from ..reporting import documents
 from ..reporting.build import build_report
+from ..reporting.report_parts import TrainingSummary
+from ..reporting.results import FewShotPrompts
 from ..runtime import models
 from ..runtime.environment import Timer, placement
 from ..runtime.processes import Processes
@@ -264,7 +266,10 @@ def run(
 
     references = [ex.completion for ex in prepared.examples["test"]]
     records = scoring.prediction_records(prepared.test, references, outputs)
-    report_dict = build_report(prepared, run_dir, records, train_info, hw, precision, timer, baseline_info)
+    prompts = FewShotPrompts(**baseline_info) if baseline_info else None
+    report_dict = build_report(
+        prepared, run_dir, records, TrainingSummary.from_json(train_info), hw, precision, timer, prompts
+    )
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return report_dict
 

@@ -25,6 +25,7 @@ from ..data.validation import Prepared
 from ..errors import ConfigError, ScenarioPackError
 from ..evaluation import context_answers, scoring
 from ..reporting.build import amend_report
+from ..reporting.results import SweepSummary
 from ..runtime import models
 from ..runtime.environment import Timer, placement
 from ..runtime.processes import Processes
@@ -305,7 +306,6 @@ def _add_sweep_tables(
             [t.number, state, *[settings.get(k) for k in keys], t.value if state == "complete" else None]
             + [t.user_attrs.get("best_eval_loss"), t.user_attrs.get("seconds")]
         )
-    report_dict = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
     budget = f"{trials} trials" + (f" or {minutes:g} minutes" if minutes else "")
     tables = {
         "Sweep: trials (chosen on the validation split; test rows unused)": {
@@ -319,5 +319,4 @@ def _add_sweep_tables(
             + [["trial", study.best_trial.number], ["budget", budget]],
         },
     }
-    sweep = {"chosen": chosen, "best_trial": study.best_trial.number, "budget": budget}
-    return amend_report(run_dir, report_dict, tables, sweep=sweep)
+    return amend_report(run_dir, tables, SweepSummary(chosen, study.best_trial.number, budget))
