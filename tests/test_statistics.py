@@ -1,6 +1,6 @@
 import pytest
 
-from scenario_pack.core.evaluation.statistics import compare, verdict
+from scenario_pack.core.evaluation.statistics import Verdict, compare, verdict
 from scenario_pack.core.plugins.scenario import Metric, Scored, mean_of
 
 
@@ -27,6 +27,16 @@ def test_noise_is_no_clear_change() -> None:
 def test_verdict_edges() -> None:
     assert verdict(float("nan"), 1.0, "higher") == "not comparable"
     assert verdict(0.1, 0.2, "lower") == "regressed"
+
+
+def test_few_rows_is_a_flag_beside_the_verdict() -> None:
+    """Under 20 rows the verdict stands but is marked weak; only its spelling carries " (few rows)"."""
+    metric = Metric("m", "higher", "", mean_of("v"))
+    few = compare(metric, runs([0.0] * 10), runs([1.0] * 10), 200, 0)
+    assert few.verdict is Verdict.IMPROVED and few.few_rows and few.label == "improved (few rows)"
+    enough = compare(metric, runs([0.0] * 20), runs([1.0] * 20), 200, 0)
+    assert not enough.few_rows and enough.label == "improved"
+    assert Verdict.parse(few.label) == (Verdict.IMPROVED, True)
 
 
 def test_vectorised_mean_bootstrap_equals_the_general_one() -> None:

@@ -78,13 +78,12 @@ def _run_mix(**kwargs: Any) -> None:
         return
     also = [folder.report_json.name, f"<scenario>/{folder.predictions.name}", f"{folder.tuned().name}/"]
     click.echo(f"\nreport: {folder.report_md}  (also {', '.join(also)})")
-    for line in report["summary"]:
+    for line in report.summary:
         click.echo(line)
     mixing = ", ".join(
-        f"{name} {s['mixing']['examples']} (weight {s['mixing']['weight']:g})"
-        for name, s in report["scenarios"].items()
+        f"{name} {s.mixing.examples} (weight {s.mixing.weight:g})" for name, s in report.scenarios.items()
     )
-    click.echo(f"mix training examples: {mixing}; time {report['timings']['total']:.0f} s")
+    click.echo(f"mix training examples: {mixing}; time {report.timings['total']:.0f} s")
 
 
 run_mix_command = click.Command(

@@ -15,9 +15,10 @@ from .scenario_commands import echo_read_as
 
 if TYPE_CHECKING:
     from ..data.similarity import Progress
+    from ..reporting.results import RunResults
     from ..runs.start import Started
 
-Execute = Callable[["Started", "Progress", dict[str, Any]], dict[str, Any]]  # -> the report
+Execute = Callable[["Started", "Progress", dict[str, Any]], "RunResults | None"]
 
 
 def _run_command(scenario: Scenario, execute: Execute, extra: list[click.Parameter]) -> click.Command:
@@ -79,7 +80,7 @@ def _run_command(scenario: Scenario, execute: Execute, extra: list[click.Paramet
 
 
 def run_for(scenario: Scenario) -> click.Command:
-    def execute(started: Started, bar: Progress, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def execute(started: Started, bar: Progress, kwargs: dict[str, Any]) -> RunResults | None:
         from ..runs.run import run
 
         prepared = started.prepared[scenario.name]
@@ -101,7 +102,7 @@ def run_for(scenario: Scenario) -> click.Command:
 
 
 def sweep_for(scenario: Scenario) -> click.Command:
-    def execute(started: Started, bar: Progress, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def execute(started: Started, bar: Progress, kwargs: dict[str, Any]) -> RunResults | None:
         from ..runs.sweep import run_sweep, search_space
 
         prepared = started.prepared[scenario.name]
@@ -137,7 +138,7 @@ def sweep_for(scenario: Scenario) -> click.Command:
     return _run_command(scenario, execute, extra)
 
 
-def _print_summary(report: dict[str, Any], folder: RunFolder) -> None:
+def _print_summary(report: RunResults, folder: RunFolder) -> None:
     from ..evaluation.scoring import number
 
     also = [
@@ -148,14 +149,14 @@ def _print_summary(report: dict[str, Any], folder: RunFolder) -> None:
     ]
     click.echo(f"\nreport: {folder.report_html}  (also {', '.join(also)})")
 
-    baseline = report.get("baseline")
-    for name, e in report["metrics"].items():
-        star = "*" if e["primary"] else " "
-        prompted = f"  few-shot {number(e.get('few_shot')):>8}" if baseline else ""
+    baseline = report.baseline
+    for name, e in report.metrics.items():
+        star = "*" if e.primary else " "
+        prompted = f"  few-shot {number(baseline.metrics[name].few_shot):>8}" if baseline else ""
         click.echo(
-            f"{star} {name:<22} base {number(e['base']):>8}{prompted}  tuned {number(e['tuned']):>8}  "
-            f"({e['direction']} is better) {e['verdict']}"
+            f"{star} {name:<22} base {number(e.base):>8}{prompted}  tuned {number(e.tuned):>8}  "
+            f"({e.direction} is better) {e.verdict.label(e.few_rows)}"
         )
     if baseline:
-        click.echo(baseline["sentence"])
-    click.echo(f"time {report['timings']['total']:.0f} s, peak memory {report['peak_memory_gib']:.2f} GiB")
+        click.echo(baseline.sentence)
+    click.echo(f"time {report.timings['total']:.0f} s, peak memory {report.peak_memory_gib:.2f} GiB")

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ScenarioPackError
 from ..runs.run_folder import RunFolder
 
+if TYPE_CHECKING:
+    from ..reporting.mix_results import MixResults
+    from ..reporting.results import RunResults
+
 RUN_DIR = click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 
 
-def _read_report(run_dir: Path) -> dict:
+def _read_report(run_dir: Path) -> RunResults | MixResults:
+    from ..reporting import results
+
     path = RunFolder(run_dir).report_json
     if not path.exists():
         raise ScenarioPackError(
             f"{path} not found: '{run_dir}' is not a finished run folder. "
             "Pass the folder that 'scenario run' printed."
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return results.read(path)
 
 
 @click.command("eval")
@@ -28,18 +34,19 @@ def _read_report(run_dir: Path) -> dict:
 def eval_command(run_dir: Path) -> None:
     """Re-score a run's predictions.jsonl (no generation) and re-render its reports."""
     from ..reporting.build import rescore
+    from ..reporting.mix_results import MixResults
 
-    if _read_report(run_dir).get("kind") == "mix":
+    old = _read_report(run_dir)
+    if isinstance(old, MixResults):
         raise ScenarioPackError(
             f"{run_dir} is a run-mix folder: re-scoring a mix is not supported. "
             f"'scenario report {run_dir}' re-renders its report; 'scenario run-mix' re-runs it."
         )
-    report = rescore(run_dir)
-    click.echo(f"re-scored {report['data']['rows']['test']} rows; report: {RunFolder(run_dir).report_html}")
-    primary = report["metrics"][report["primary_metric"]]
-    click.echo(
-        f"{report['primary_metric']}: base {primary['base']} tuned {primary['tuned']} ({primary['verdict']})"
-    )
+    report = rescore(run_dir, old)
+    click.echo(f"re-scored {report.data.rows.test} rows; report: {RunFolder(run_dir).report_html}")
+    primary = report.primary
+    verdict = primary.verdict.label(primary.few_rows)
+    click.echo(f"{report.primary_metric}: base {primary.base} tuned {primary.tuned} ({verdict})")
 
 
 @click.command("report")
@@ -47,12 +54,9 @@ def eval_command(run_dir: Path) -> None:
 def report_command(run_dir: Path) -> None:
     """Re-render report.md and report.html from report.json and predictions.jsonl."""
     from ..reporting import documents
-    from ..runs import mix
 
-    if _read_report(run_dir).get("kind") == "mix":
-        paths = mix.render(RunFolder(run_dir))
-    else:
-        paths = documents.render(run_dir)
+    _read_report(run_dir)
+    paths = documents.render(run_dir)
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

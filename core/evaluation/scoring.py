@@ -14,7 +14,15 @@ from typing import Any
 from ..data import jsonl
 from ..errors import ScenarioPackError
 from ..plugins.scenario import Scenario, Scored
-from .statistics import MIN_ROWS_FOR_INTERVAL, compare
+from ..reporting.results import (
+    BaselineComparison,
+    BaselineMetric,
+    ClosedSet,
+    EvaluationSettings,
+    FewShotPrompts,
+    MetricResult,
+)
+from .statistics import MIN_ROWS_FOR_INTERVAL, Comparison, Verdict, compare
 
 MIN_SLICE_ROWS = 5  # slices smaller than this are shown but not used for gap flags
 GAP_WIDENING = 0.10  # flag when the best-to-worst slice gap of a 0-1 metric grows by more than this
@@ -46,33 +54,31 @@ def prediction_records(
 
 def how_evaluated(
     config: dict[str, Any], precision: str, starts: list[str] | None, records: list[dict[str, Any]]
-) -> dict[str, Any]:
+) -> EvaluationSettings:
     """How every compared model generated its answers (the same for all), for the report.
 
     With a closed set of answer starts, also the share of rows per model whose own greedy choice
     would have left the set: what the constraint hides.
     """
     cfg = config["eval"]
-    out: dict[str, Any] = {
-        "precision": precision,
-        "quantization": "none",
-        "decoding": "greedy",
-        "max_new_tokens": cfg["max_new_tokens"],
-        "repetition_penalty": cfg["repetition_penalty"],
-        "no_repeat_ngram_size": cfg["no_repeat_ngram_size"],
-    }
+    closed = None
     if starts:
         models = [k for k, v in records[0].items() if isinstance(v, dict) and "raw" in v] if records else []
-        out["closed_set"] = {
-            "labels": len(starts),
-            "example": starts[0],
-            "outside_set_unconstrained": {
-                m: round(sum(bool(r[m].get("steered")) for r in records) / len(records), 4)
-                for m in models
-                if any("steered" in r[m] for r in records)
-            },
+        outside = {
+            m: round(sum(bool(r[m].get("steered")) for r in records) / len(records), 4)
+            for m in models
+            if any("steered" in r[m] for r in records)
         }
-    return out
+        closed = ClosedSet(len(starts), starts[0], outside)
+    return EvaluationSettings(
+        precision=precision,
+        quantization="none",
+        decoding="greedy",
+        max_new_tokens=cfg["max_new_tokens"],
+        repetition_penalty=cfg["repetition_penalty"],
+        no_repeat_ngram_size=cfg["no_repeat_ngram_size"],
+        closed_set=closed,
+    )
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -111,58 +117,54 @@ def _clean(value: float) -> float | None:
 
 def compare_models(
     scenario: Scenario, base: Sequence[Scored], tuned: Sequence[Scored], resamples: int, seed: int
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MetricResult]:
     """Every declared metric: direction, base, tuned, delta, paired 95% interval and verdict."""
     out = {}
     for metric in scenario.metrics:
         comparison = compare(metric, base, tuned, resamples, seed)
-        entry = comparison.as_dict()
-        out[metric.name] = {
-            "direction": metric.direction,
-            "description": metric.description,
-            "primary": metric.primary,
-            "range": list(metric.range) if metric.range else None,
-            "base": _clean(entry["base"]),
-            "tuned": _clean(entry["tuned"]),
-            "delta": _clean(entry["delta"]),
-            "ci95": [_clean(x) for x in entry["ci95"]],
-            "verdict": entry["verdict"]
-            if len(base) >= MIN_ROWS_FOR_INTERVAL
-            else f"{entry['verdict']} (few rows)",
-        }
+        out[metric.name] = MetricResult(
+            direction=metric.direction,
+            description=metric.description,
+            primary=metric.primary,
+            range=metric.range or None,
+            base=_clean(comparison.base),
+            tuned=_clean(comparison.tuned),
+            delta=_clean(comparison.delta),
+            ci95=(_clean(comparison.low), _clean(comparison.high)),
+            verdict=comparison.verdict,
+            few_rows=comparison.few_rows,
+        )
     return out
 
 
 def against_baseline(
     scenario: Scenario,
-    metrics: dict[str, dict[str, Any]],
+    prompts: FewShotPrompts,
     prompted: Sequence[Scored],
     tuned: Sequence[Scored],
     resamples: int,
     seed: int,
-) -> dict[str, Any]:
-    """Tuned vs the few-shot prompted base model on every metric; adds each metric's `few_shot` value
-    to `metrics` and returns the per-metric comparison and one sentence on the primary metric."""
+) -> BaselineComparison:
+    """Tuned vs the few-shot prompted base model on every metric, and one sentence on the primary."""
     versus = compare_models(scenario, prompted, tuned, resamples, seed)
-    for name, entry in versus.items():
-        metrics[name]["few_shot"] = entry["base"]
-    per_metric = {name: {k: e[k] for k in ("delta", "ci95", "verdict")} for name, e in versus.items()}
+    per_metric = {
+        name: BaselineMetric(e.base, e.delta, e.ci95, e.verdict, e.few_rows) for name, e in versus.items()
+    }
     primary = scenario.primary_metric.name
     entry = versus[primary]
 
-    values = f"tuned {number(entry['tuned'])} vs few-shot {number(entry['base'])}"
-    low, high = entry["ci95"]
+    values = f"tuned {number(entry.tuned)} vs few-shot {number(entry.base)}"
+    low, high = entry.ci95
     evidence = f"{values}, 95% CI of the difference {number(low, '+.3f')} to {number(high, '+.3f')}"
-    verdict = entry["verdict"]
-    if verdict.startswith("improved"):
+    if entry.verdict is Verdict.IMPROVED:
         sentence = f"Fine-tuning beat few-shot prompting on {primary} ({evidence})."
-    elif verdict.startswith("regressed"):
+    elif entry.verdict is Verdict.REGRESSED:
         sentence = f"Few-shot prompting beat fine-tuning on {primary} ({evidence})."
     else:
         sentence = f"Fine-tuning and few-shot prompting are not clearly different on {primary} ({evidence})."
-    if verdict.endswith("(few rows)"):
+    if entry.few_rows:
         sentence = sentence[:-1] + f"; under {MIN_ROWS_FOR_INTERVAL} test rows, so weak evidence."
-    return {"metrics": per_metric, "verdict": verdict, "sentence": sentence}
+    return BaselineComparison(prompts, per_metric, entry.verdict, entry.few_rows, sentence)
 
 
 def examples_by_gain(
@@ -177,7 +179,7 @@ def examples_by_gain(
     return {"best": list(reversed(ranked[-count:])), "worst": ranked[:count]}
 
 
-def _table_row(comparison: Any) -> list[Any]:
+def _table_row(comparison: Comparison) -> list[Any]:
     low, high = comparison.low, comparison.high
     interval = "n/a" if math.isnan(low) or math.isnan(high) else f"{low:+.3f} to {high:+.3f}"
     return [_clean(comparison.base), _clean(comparison.tuned), _clean(comparison.delta), interval]
@@ -207,9 +209,8 @@ def by_slice(
         b, t = [base[i] for i in idx], [tuned[i] for i in idx]
         for metric in scenario.metrics:
             comparison = compare(metric, b, t, resamples, seed)
-            note = "" if len(idx) >= MIN_ROWS_FOR_INTERVAL else " (few rows)"
-            rows.append([value, len(idx), metric.name, *_table_row(comparison), comparison.verdict + note])
-            if comparison.verdict == "regressed":
+            rows.append([value, len(idx), metric.name, *_table_row(comparison), comparison.label])
+            if comparison.verdict is Verdict.REGRESSED:
                 flags.append(
                     f"{field}={value}: {metric.name} regressed after tuning ({_clean(comparison.base)} -> "
                     f"{_clean(comparison.tuned)}, {len(idx)} rows)"
@@ -239,7 +240,7 @@ def group_comparison(
 ) -> dict[str, Any]:
     """Per-group adapters against the single adapter, on the same held-out rows of each group."""
     rows = []
-    names = {"improved": f"per-{field} adapter", "regressed": "single adapter"}
+    names = {Verdict.IMPROVED: f"per-{field} adapter", Verdict.REGRESSED: "single adapter"}
     for value, idx in _groups(single, field).items():
         s, g = [single[i] for i in idx], [per_group[i] for i in idx]
         for metric in scenario.metrics:

@@ -9,12 +9,36 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 from ..plugins.scenario import Metric, Scored
 
 MIN_ROWS_FOR_INTERVAL = 20
+FEW_ROWS = " (few rows)"  # how a verdict on fewer than MIN_ROWS_FOR_INTERVAL rows is spelled
+
+
+class Verdict(str, Enum):
+    """What a paired interval says about a change, read in the metric's declared direction."""
+
+    IMPROVED = "improved"
+    REGRESSED = "regressed"
+    NO_CLEAR_CHANGE = "no clear change"
+    NOT_COMPARABLE = "not comparable"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def label(self, few_rows: bool) -> str:
+        """The verdict as reports and report.json spell it: weak evidence says so."""
+        return self.value + FEW_ROWS if few_rows else self.value
+
+    @classmethod
+    def parse(cls, label: str) -> tuple[Verdict, bool]:
+        """The verdict and its few-rows flag back from `label`."""
+        plain = label.removesuffix(FEW_ROWS)
+        return cls(plain), plain != label
 
 
 @dataclass(frozen=True)
@@ -24,26 +48,22 @@ class Comparison:
     delta: float
     low: float
     high: float
-    verdict: str  # improved | regressed | no clear change | not comparable
+    verdict: Verdict
+    few_rows: bool = False  # fewer than MIN_ROWS_FOR_INTERVAL rows: the interval is weak evidence
 
-    def as_dict(self) -> dict[str, float | str]:
-        return {
-            "base": self.base,
-            "tuned": self.tuned,
-            "delta": self.delta,
-            "ci95": [self.low, self.high],
-            "verdict": self.verdict,
-        }
+    @property
+    def label(self) -> str:
+        return self.verdict.label(self.few_rows)
 
 
-def verdict(low: float, high: float, direction: str) -> str:
+def verdict(low: float, high: float, direction: str) -> Verdict:
     if math.isnan(low) or math.isnan(high):
-        return "not comparable"
+        return Verdict.NOT_COMPARABLE
     if low > 0:
-        return "improved" if direction == "higher" else "regressed"
+        return Verdict.IMPROVED if direction == "higher" else Verdict.REGRESSED
     if high < 0:
-        return "regressed" if direction == "higher" else "improved"
-    return "no clear change"
+        return Verdict.REGRESSED if direction == "higher" else Verdict.IMPROVED
+    return Verdict.NO_CLEAR_CHANGE
 
 
 def compare(
@@ -68,4 +88,5 @@ def compare(
         low = high = float("nan")
     else:
         low, high = (float(x) for x in np.percentile(finite, [2.5, 97.5]))
-    return Comparison(b, t, t - b, low, high, verdict(low, high, metric.direction))
+    outcome = verdict(low, high, metric.direction)
+    return Comparison(b, t, t - b, low, high, outcome, few_rows=n < MIN_ROWS_FOR_INTERVAL)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,13 @@ import jinja2
 
 from .. import atomic
 from ..evaluation.scoring import examples_by_gain, read_predictions
+from ..evaluation.statistics import Verdict
+from ..runs.run_folder import RunFolder
+from . import results
+from .mix_results import MixResults
 
 TEMPLATES = Path(__file__).parent / "templates"
-ARROWS = {"improved": "▲", "regressed": "▼"}
+ARROWS = {Verdict.IMPROVED: "▲", Verdict.REGRESSED: "▼"}
 
 
 def plot_losses(curves: dict[str, list[list[float]]]) -> bytes | None:
@@ -64,17 +67,27 @@ def environment() -> jinja2.Environment:
     )
     env.filters["fmt"] = _fmt
     env.filters["signed"] = lambda v: "n/a" if v is None else f"{v:+.3f}"
-    env.globals["arrows"] = ARROWS
+    env.globals["arrow"] = arrow
     return env
 
 
+def arrow(verdict: Verdict, few_rows: bool) -> str:
+    """▲ or ▼ beside a clear change on enough rows; a verdict on few rows gets none."""
+    return "" if few_rows else ARROWS.get(verdict, "")
+
+
 def render(run_dir: Path) -> dict[str, Path]:
-    """Write report.md, report.html and loss.png from the run folder's files."""
-    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    records = read_predictions(run_dir / "predictions.jsonl")
-    key = report["example_score"]
-    examples = examples_by_gain(records, key, report["config"]["eval"]["examples"]) if key else {}
-    png = plot_losses(report.get("training", {}).get("loss_curves", {"train": [], "validation": []}))
+    """Write the human reports from the run folder's files alone: report.md, report.html and loss.png
+    for a run, report.md for a run-mix."""
+    folder = RunFolder(run_dir)
+    report = results.read(folder.report_json)
+    if isinstance(report, MixResults):
+        atomic.write_text(folder.report_md, environment().get_template("mix.md.jinja").render(r=report))
+        return {"md": folder.report_md}
+    records = read_predictions(folder.predictions)
+    key = report.example_score
+    examples = examples_by_gain(records, key, report.config["eval"]["examples"]) if key else {}
+    png = plot_losses(report.training.loss_curves or {"train": [], "validation": []})
     context = {
         "r": report,
         "examples": examples,
@@ -82,10 +95,10 @@ def render(run_dir: Path) -> dict[str, Path]:
         "loss_png": base64.b64encode(png).decode() if png else None,
     }
     env = environment()
-    paths = {"md": run_dir / "report.md", "html": run_dir / "report.html"}
+    paths = {"md": folder.report_md, "html": folder.report_html}
     atomic.write_text(paths["md"], env.get_template("report.md.jinja").render(**context))
     atomic.write_text(paths["html"], env.get_template("report.html.jinja").render(**context))
     if png:
-        paths["png"] = run_dir / "loss.png"
+        paths["png"] = folder.loss_png
         atomic.write_bytes(paths["png"], png)
     return paths

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
 from .. import atomic
 from ..errors import ScenarioPackError
+from ..reporting import results
 from ..training.tuned import load_tokenizer, load_tuned
 from .run_folder import RunFolder
 
@@ -22,8 +22,8 @@ def export_merged(run: RunFolder, target: Path) -> Path:
         )
     if target.exists() and any(target.iterdir()):
         raise ScenarioPackError(f"{target} exists and is not empty. Choose a new folder for the export.")
-    report = json.loads(run.report_json.read_text(encoding="utf-8"))
-    method = report["training"]["method"]
+    report = results.read(run.report_json)
+    method = report.training.method
     if method == "prompt-tuning":
         raise ScenarioPackError(
             "a prompt-tuning run cannot be merged: its virtual tokens live outside the "
@@ -32,7 +32,7 @@ def export_merged(run: RunFolder, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        load_tuned(run.tuned(), method, report["config"]["model"]["name"]).save_pretrained(tmp)
+        load_tuned(run.tuned(), method, report.config["model"]["name"]).save_pretrained(tmp)
         load_tokenizer(run.tuned()).save_pretrained(tmp)  # saved with the run, chat template included
         atomic.replace_dir(tmp, target)
     except BaseException:

@@ -6,7 +6,6 @@ evaluated on), so what a user tries is what the report measured.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from ..data import jsonl
 from ..errors import ScenarioPackError
 from ..evaluation import generation
 from ..plugins.scenario import Example, Scenario
+from ..reporting import results
+from ..reporting.mix_results import MixResults
 from ..runtime import hardware, models
 from ..training.tuned import load_tokenizer, load_tuned
 from .run_folder import RunFolder
@@ -78,22 +79,20 @@ def open_session(
             raise ScenarioPackError(
                 f"{run.report_json} not found: pass the folder that 'scenario run' printed."
             )
-        report = json.loads(run.report_json.read_text(encoding="utf-8"))
-        if report.get("kind") == "mix":
+        report = results.read(run.report_json)
+        if isinstance(report, MixResults):
             raise ScenarioPackError(
                 f"{run.root} is a run-mix folder; --run takes a 'scenario run' folder. To try the mix "
                 f"adapter, export it (scenario export {run.root} --merged OUT), then use --data F "
                 "--model OUT."
             )
-        if report["scenario"]["name"] != scenario.name:
-            raise ScenarioPackError(
-                f"{run.root} is a '{report['scenario']['name']}' run, not '{scenario.name}'."
-            )
-        config = report["config"]
+        if report.scenario.name != scenario.name:
+            raise ScenarioPackError(f"{run.root} is a '{report.scenario.name}' run, not '{scenario.name}'.")
+        config = report.config
         config["eval"] = {**config_mod.defaults()["eval"], **config["eval"]}  # runs saved before newer keys
         train = jsonl.read_saved(run.split("train"))
-        context = scenario.build_context(train, config["scenario"], Path(report["data"]["train_file"]))
-        method, base = report["training"]["method"], config["model"]["name"]
+        context = scenario.build_context(train, config["scenario"], Path(report.data.train_file))
+        method, base = report.training.method, config["model"]["name"]
         model = load_tuned(run.tuned(), method, base, hw.device)
         tokenizer = load_tokenizer(run.tuned())
         label = f"tuned model of {run.root}"

@@ -9,12 +9,10 @@ Every stage is a file in the run folder and is reused on --resume, as in `scenar
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,8 +25,12 @@ from ..errors import ConfigError
 from ..evaluation import context_answers, scoring
 from ..evaluation.answers import Answer, AnswerStage, prediction_records, write_split
 from ..evaluation.scoring import number
+from ..evaluation.statistics import Verdict
 from ..plugins.scenario import Example
-from ..reporting.documents import environment
+from ..reporting import documents, results
+from ..reporting.build import data_summary, hardware_summary, model_info
+from ..reporting.mix_results import MixAdapter, MixMetric, MixResults, MixScenario, MixShare, MixTraining
+from ..reporting.results import MetricResult
 from ..runtime import hardware, models
 from ..runtime.environment import Timer, peak_memory_gib, placement, versions
 from ..runtime.processes import Processes
@@ -38,10 +40,10 @@ from .run_folder import TUNED, RunFolder
 
 MODELS = ("base", "single", "mix")
 WINNERS = {
-    "improved": "the mix adapter won",
-    "regressed": "the single-task adapter won",
-    "no clear change": "no clear winner",
-    "not comparable": "not comparable",
+    Verdict.IMPROVED: "the mix adapter won",
+    Verdict.REGRESSED: "the single-task adapter won",
+    Verdict.NO_CLEAR_CHANGE: "no clear winner",
+    Verdict.NOT_COMPARABLE: "not comparable",
 }
 
 
@@ -76,9 +78,10 @@ def run_mix(
     quiet: bool = False,
     resume: bool = False,
     timer: Timer | None = None,
-) -> dict[str, Any]:
-    """Base answers, one single-task adapter per scenario, the mix adapter, then the report dict
-    (also written as report.json). `prepared` holds each member's validated rows, keyed by name."""
+) -> MixResults | None:
+    """Base answers, one single-task adapter per scenario, the mix adapter, then the results (also
+    written as report.json; None on the non-main processes). `prepared` holds each member's
+    validated rows, keyed by name."""
     import torch
 
     timer = timer or Timer()
@@ -136,7 +139,7 @@ def run_mix(
     mix_model.cache_clear()
     timer.stage("mix", start)
     if not procs.main:
-        return {}
+        return None
     adapters = {
         "single": {
             name: {"folder": folder.member_tuned(name), "examples": len(part.examples["train"])}
@@ -160,49 +163,49 @@ def build_report(
     hw: hardware.Hardware,
     precision: str,
     timer: Timer,
-) -> dict[str, Any]:
+) -> MixResults:
     """Score every scenario's predictions, compare mix with single-task, write report.json and .md."""
     start = time.perf_counter()
     config = plan.training_config
     scenarios = {
-        name: _scenario_report(part, answers[name], folder.member(name), mixing[name])
+        name: _scenario_report(part, answers[name], folder.member(name), MixShare(**mixing[name]))
         for name, part in prepared.items()
     }
     defaults = "core defaults"
     if plan.not_applied:
         defaults += " (each scenario's own model/train/run defaults are not applied to a mix; see below)"
-    report: dict[str, Any] = {
-        "schema_version": 1,
-        "kind": "mix",
-        "run_id": folder.root.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "summary": [section["summary"] for section in scenarios.values()],
-        "scenarios": scenarios,
-        "model": {"name": config["model"]["name"], "source": models.provenance(config["model"]["name"])},
-        "config": config,
-        "training": {
-            "method": config["train"]["method"],
-            "precision": precision,
-            "defaults": defaults,
-            "overrides": plan.overrides,
-            "scenario_defaults_not_applied": plan.not_applied,
-            "mix_file": str(plan.mix_file) if plan.mix_file else None,
-            "adapters": adapters,
-        },
-        "hardware": {**hw.summary(), "description": hw.describe(), "precision": precision},
-        "versions": versions(),
-    }
+    training = MixTraining(
+        method=config["train"]["method"],
+        precision=precision,
+        defaults=defaults,
+        overrides=plan.overrides,
+        scenario_defaults_not_applied=plan.not_applied,
+        mix_file=str(plan.mix_file) if plan.mix_file else None,
+        single_adapters={name: MixAdapter.from_json(a) for name, a in adapters["single"].items()},
+        mix_adapter=MixAdapter.from_json(adapters["mix"]),
+    )
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     timer.stage("report", start)
-    report["timings"] = {**timer.timings, "total": round(sum(timer.timings.values()), 2)}
-    report["peak_memory_gib"] = peak_memory_gib()
-    atomic.write_json(folder.report_json, report)
-    render(folder)
+    report = MixResults(
+        run_id=folder.root.name,
+        created=created,
+        scenarios=scenarios,
+        model=model_info(config),
+        config=config,
+        training=training,
+        hardware=hardware_summary(hw, precision),
+        versions=versions(),
+        timings={**timer.timings, "total": round(sum(timer.timings.values()), 2)},
+        peak_memory_gib=peak_memory_gib(),
+    )
+    results.write(folder.report_json, report)
+    documents.render(folder.root)
     return report
 
 
 def _scenario_report(
-    part: Prepared, answers: dict[str, list[Answer]], folder: RunFolder, mixing: dict[str, Any]
-) -> dict[str, Any]:
+    part: Prepared, answers: dict[str, list[Answer]], folder: RunFolder, mixing: MixShare
+) -> MixScenario:
     """One scenario's section: base, single-task and mix on its own test rows and metrics."""
     scenario, config = part.scenario, part.config
     records = prediction_records(part, answers)
@@ -210,7 +213,7 @@ def _scenario_report(
     atomic.write_jsonl(folder.predictions, records)
     resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
 
-    def compare(first: str, second: str) -> dict[str, dict[str, Any]]:
+    def compare(first: str, second: str) -> dict[str, MetricResult]:
         return scoring.compare_models(scenario, scored[first], scored[second], resamples, seed)
 
     versus, single_gain, mix_gain = (
@@ -219,61 +222,45 @@ def _scenario_report(
         compare("base", "mix"),
     )
     metrics = {
-        name: {
-            **{k: e[k] for k in ("direction", "description", "primary", "range")},
-            "base": single_gain[name]["base"],
-            "single": e["base"],
-            "mix": e["tuned"],
-            "delta": e["delta"],
-            "ci95": e["ci95"],
-            "verdict": e["verdict"],
-            "single_vs_base": single_gain[name]["verdict"],
-            "mix_vs_base": mix_gain[name]["verdict"],
-        }
+        name: MixMetric(
+            direction=e.direction,
+            description=e.description,
+            primary=e.primary,
+            range=e.range,
+            base=single_gain[name].base,
+            single=e.base,
+            mix=e.tuned,
+            delta=e.delta,
+            ci95=e.ci95,
+            verdict=e.verdict,
+            single_vs_base=single_gain[name].verdict,
+            mix_vs_base=mix_gain[name].verdict,
+            few_rows=e.few_rows,
+        )
         for name, e in versus.items()
     }
     primary = scenario.primary_metric.name
-    return {
-        "version": scenario.version,
-        "templates": {t.path.name: t.sha256 for t in scenario.templates()},
-        "data": {
-            "train_file": str(part.train_set.path),
-            "train_sha256": part.train_set.sha256,
-            "test_file": str(part.test_set.path) if part.test_set else None,
-            "rows": {"train": len(part.train), "validation": len(part.val), "test": len(part.test)},
-            "stratified": part.stratified,
-            "duplicates_dropped": part.duplicates_dropped,
-            "redacted": part.redacted if config["data"]["redact"] else "off",
-            **part.token_stats,
-        },
-        "mixing": mixing,
-        "primary_metric": primary,
-        "summary": summary_line(scenario.name, primary, metrics[primary]),
-        "metrics": metrics,
-        "context": scenario.context_summary(part.context),
-        "warnings": part.warnings,
-    }
-
-
-def summary_line(name: str, metric: str, e: dict[str, Any]) -> str:
-    """Which adapter won on one metric, in words, with the numbers and the interval behind it."""
-
-    def plain(verdict: str) -> str:
-        return verdict.removesuffix(" (few rows)")
-
-    few = " (few test rows: weak evidence)" if e["verdict"].endswith("(few rows)") else ""
-    low, high = e["ci95"]
-    return (
-        f"{name}: {WINNERS[plain(e['verdict'])]} on {metric} ({e['direction']} is better){few}: "
-        f"base {number(e['base'])}, single-task {number(e['single'])}, mix {number(e['mix'])}; "
-        f"mix - single {number(e['delta'], '+.3f')} "
-        f"(95% CI {number(low, '+.3f')} to {number(high, '+.3f')}); "
-        f"against base, single-task {plain(e['single_vs_base'])}, mix {plain(e['mix_vs_base'])}."
+    return MixScenario(
+        version=scenario.version,
+        templates={t.path.name: t.sha256 for t in scenario.templates()},
+        data=data_summary(part),
+        mixing=mixing,
+        primary_metric=primary,
+        summary=summary_line(scenario.name, primary, metrics[primary]),
+        metrics=metrics,
+        context=scenario.context_summary(part.context),
+        warnings=tuple(part.warnings),
     )
 
 
-def render(folder: RunFolder) -> dict[str, Path]:
-    """Write report.md from report.json alone (`scenario report RUN_DIR` re-renders it)."""
-    report = json.loads(folder.report_json.read_text(encoding="utf-8"))
-    atomic.write_text(folder.report_md, environment().get_template("mix.md.jinja").render(r=report))
-    return {"md": folder.report_md}
+def summary_line(name: str, metric: str, e: MixMetric) -> str:
+    """Which adapter won on one metric, in words, with the numbers and the interval behind it."""
+    few = " (few test rows: weak evidence)" if e.few_rows else ""
+    low, high = e.ci95
+    return (
+        f"{name}: {WINNERS[e.verdict]} on {metric} ({e.direction} is better){few}: "
+        f"base {number(e.base)}, single-task {number(e.single)}, mix {number(e.mix)}; "
+        f"mix - single {number(e.delta, '+.3f')} "
+        f"(95% CI {number(low, '+.3f')} to {number(high, '+.3f')}); "
+        f"against base, single-task {e.single_vs_base.value}, mix {e.mix_vs_base.value}."
+    )

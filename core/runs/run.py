@@ -24,6 +24,8 @@ from ..evaluation.answers import (
     write_split,
 )
 from ..reporting.build import build_report
+from ..reporting.report_parts import TrainingSummary
+from ..reporting.results import FewShotPrompts, RunResults
 from ..runtime import models
 from ..runtime.environment import Timer, placement
 from ..runtime.processes import Processes
@@ -39,8 +41,9 @@ def run(
     quiet: bool = False,
     resume: bool = False,
     timer: Timer | None = None,
-) -> dict[str, Any]:
-    """Every stage after validation; return the report dict (also written as report.json).
+) -> RunResults | None:
+    """Every stage after validation; return the results (also written as report.json), or None on
+    processes other than the main one.
 
     `tokenizer` is the one validation measured the rows with.
     """
@@ -101,10 +104,12 @@ def run(
         answers[f"per_{group}"], train_info["per_group"] = per_group(prepared, folder, fit, stage)
         timer.stage(f"per_{group}", start)
     if not procs.main:
-        return {}
+        return None
 
     records = prediction_records(prepared, answers)
-    report = build_report(prepared, folder.root, records, train_info, hw, precision, timer, baseline)
+    prompts = FewShotPrompts(**baseline) if baseline else None
+    training = TrainingSummary.from_json(train_info)
+    report = build_report(prepared, folder.root, records, training, hw, precision, timer, prompts)
     shutil.rmtree(folder.checkpoints(), ignore_errors=True)
     return report
 

@@ -25,6 +25,7 @@ from ..errors import ConfigError, ScenarioPackError
 from ..evaluation import context_answers, scoring
 from ..evaluation.answers import generate_answers, prediction_records
 from ..reporting.build import amend_report
+from ..reporting.results import RunResults, SweepSummary
 from ..runtime import models
 from ..runtime.environment import Timer, placement
 from ..runtime.processes import Processes
@@ -165,7 +166,7 @@ def run_sweep(
     quiet: bool = False,
     resume: bool = False,
     timer: Timer | None = None,
-) -> dict[str, Any]:
+) -> RunResults | None:
     """Run the trials, write the chosen settings as best.yaml, run them once on the test rows."""
     import optuna
 
@@ -279,7 +280,7 @@ def _describe(settings: dict[str, Any]) -> str:
 
 def _add_sweep_tables(
     folder: RunFolder, study: Any, metric: str, chosen: dict[str, Any], trials: int, minutes: float | None
-) -> dict[str, Any]:
+) -> RunResults:
     """Put the trials table and the chosen settings into the final run's report and re-render it."""
     keys = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
     rows = []
@@ -290,7 +291,6 @@ def _add_sweep_tables(
             [t.number, state, *[settings.get(k) for k in keys], t.value if state == "complete" else None]
             + [t.user_attrs.get("best_eval_loss"), t.user_attrs.get("seconds")]
         )
-    report_dict = json.loads(folder.report_json.read_text(encoding="utf-8"))
     budget = f"{trials} trials" + (f" or {minutes:g} minutes" if minutes else "")
     tables = {
         "Sweep: trials (chosen on the validation split; test rows unused)": {
@@ -304,5 +304,4 @@ def _add_sweep_tables(
             + [["trial", study.best_trial.number], ["budget", budget]],
         },
     }
-    sweep = {"chosen": chosen, "best_trial": study.best_trial.number, "budget": budget}
-    return amend_report(folder.root, report_dict, tables, sweep=sweep)
+    return amend_report(folder.root, tables, SweepSummary(chosen, study.best_trial.number, budget))
