@@ -1,7 +1,8 @@
 """Run configuration: layered, validated, and saved with every run.
 
 Layers, later wins: core defaults < scenario defaults < --config run.yaml < --set / CLI flags.
-Keys are scenario-pack's own and stable; `training.py` is the one place that maps them to TRL/PEFT.
+Keys are scenario-pack's own and stable; training/trainer.py is the one place that maps them to
+TRL/PEFT. The result is a typed, frozen run_config.RunConfig.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,110 +17,9 @@ import yaml
 
 from .errors import ConfigError
 from .evaluation.few_shot import Baseline
+from .run_config import CORE_SCHEMA, Key, RunConfig
 
-
-@dataclass(frozen=True)
-class Key:
-    """One config key: its type(s), default and a one-line help."""
-
-    types: tuple[type, ...]
-    default: Any
-    help: str
-    choices: tuple[str, ...] | None = None
-
-
-DEFAULT_MODEL = "smollm2-135m-instruct"
 EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 5e-4, which YAML 1.1 reads as text
-
-CORE_SCHEMA: dict[str, dict[str, Key]] = {
-    "model": {
-        "name": Key((str,), DEFAULT_MODEL, "default name, Hugging Face model id, or local checkpoint path"),
-        "precision": Key(
-            (str,),
-            "auto",
-            "compute precision; auto uses bf16 only where the hardware has it",
-            ("auto", "fp32", "bf16", "fp16"),
-        ),
-    },
-    "data": {
-        "test_size": Key((float, int), 0.2, "held-out share (or count) when no --test file is given"),
-        "val_size": Key((float, int), 0.1, "validation share (or count) carved from the training rows"),
-        "limit": Key((int, type(None)), None, "use only the first N rows of --data (quick trials)"),
-        "max_length": Key((int,), 512, "max tokens per training example (prompt + completion)"),
-        "redact": Key((bool,), True, "replace emails, phones, card numbers, IBANs, SSNs in free text"),
-        "allow_leakage": Key(
-            (bool,), False, "measure even when test rows (near-)duplicate training rows (see quality.py)"
-        ),
-    },
-    "train": {
-        "method": Key((str,), "lora", "fine-tuning method", ("lora", "full", "prompt-tuning")),
-        "epochs": Key((int, float), 1, "passes over the training rows"),
-        "max_steps": Key((int, type(None)), None, "stop after this many optimizer steps (overrides epochs)"),
-        "lr": Key(
-            (float, type(None)), None, "peak learning rate (null: the method's default, see training.py)"
-        ),
-        "batch_size": Key(
-            (int,), 2, "examples per forward pass on each device (memory grows with it, learning does not)"
-        ),
-        "grad_accum": Key((int,), 4, "forward passes per optimizer step (batch_size x grad_accum per step)"),
-        "warmup_ratio": Key((float,), 0.05, "share of steps spent warming the learning rate up"),
-        "weight_decay": Key((float,), 0.0, "AdamW weight decay"),
-        "lora_r": Key((int,), 16, "LoRA rank"),
-        "lora_alpha": Key((int,), 32, "LoRA alpha (scale = alpha / r)"),
-        "lora_dropout": Key((float,), 0.0, "LoRA dropout (its random masks took ~20% of a CPU step)"),
-        "lora_targets": Key(
-            (str, list), "all-linear", "modules LoRA adapts ('all-linear' or a list of names)"
-        ),
-        "lora_layers": Key(
-            (int, float, type(None)),
-            None,
-            "adapt only the top N transformer layers, or this share of them (null: all); the backward "
-            "pass then stops below them",
-        ),
-        "prompt_tokens": Key((int,), 20, "virtual tokens for prompt tuning"),
-        "gradient_checkpointing": Key((bool,), False, "trade compute for memory"),
-        "packing": Key((bool,), False, "pack examples padding-free (no attention across examples)"),
-        "group_by_length": Key(
-            (bool,), False, "batch examples of similar length together (less padding, less compute)"
-        ),
-        "eval_steps": Key(
-            (int, type(None)), None, "validation loss every N steps (null: four times per run)"
-        ),
-        "early_stopping_patience": Key(
-            (int,), 2, "stop after N evaluations without a lower validation loss (0: never)"
-        ),
-        "per_group": Key(
-            (bool,), False, "also train one adapter per value of the scenario's group field and compare"
-        ),
-    },
-    "eval": {
-        "max_new_tokens": Key((int,), 128, "generation budget per answer"),
-        "batch_size": Key((int,), 32, "most prompts generated together"),
-        "batch_tokens": Key(
-            (int,), 16384, "most prompt + answer tokens generated together (long prompts: smaller batches)"
-        ),
-        "repetition_penalty": Key(
-            (float, int), 1.0, "greedy decoding's penalty on tokens already generated (1.0: none)"
-        ),
-        "no_repeat_ngram_size": Key((int,), 0, "forbid repeating any n-gram of this size (0: off)"),
-        "samples": Key((int,), 0, "extra sampled answers per row, for pass@k-style metrics (0: none)"),
-        "temperature": Key((float, int), 0.8, "sampling temperature of those extra answers"),
-        "baseline": Key(
-            (str,),
-            "few-shot",
-            "prompting baseline beside base and tuned: few-shot (3 nearest training rows), few-shot:K, none",
-        ),
-        "bootstrap": Key((int,), 1000, "paired bootstrap resamples for the delta intervals"),
-        "examples": Key((int,), 3, "best and worst examples shown in the report"),
-        "slice_by": Key(
-            (list, type(None)), None, "row fields to report every metric by (null: the scenario's own)"
-        ),
-    },
-    "run": {
-        "seed": Key((int,), 42, "seed for the split, training and bootstrap"),
-        "output": Key((str, type(None)), None, "run folder (default reports/<scenario>/<run-id>)"),
-    },
-}
 
 
 def scenario_schema(defaults: dict[str, Any]) -> dict[str, Key]:
@@ -131,7 +30,7 @@ def scenario_schema(defaults: dict[str, Any]) -> dict[str, Key]:
     }
 
 
-def defaults(scenario_section: dict[str, Any] | None = None) -> dict[str, Any]:
+def _defaults(scenario_section: dict[str, Any] | None = None) -> dict[str, Any]:
     config = {
         section: {k: copy.deepcopy(v.default) for k, v in keys.items()}
         for section, keys in CORE_SCHEMA.items()
@@ -239,11 +138,11 @@ def resolve(
     scenario_defaults: dict[str, Any],
     config_file: Path | None = None,
     overrides: list[tuple[str, dict[str, Any]]] | None = None,
-) -> dict[str, Any]:
+) -> RunConfig:
     """Build the run config from every layer; raise one ConfigError listing all problems."""
     scenario_section = scenario_defaults.get("scenario", {})
     schema = {**CORE_SCHEMA, "scenario": scenario_schema(scenario_section)}
-    config = defaults(scenario_section)
+    config = _defaults(scenario_section)
     layers: list[tuple[str, dict[str, Any]]] = [
         ("scenario defaults", {k: v for k, v in scenario_defaults.items() if k != "scenario"})
     ]
@@ -256,7 +155,7 @@ def resolve(
     errors.extend(_check_combinations(config))
     if errors:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {e}" for e in errors))
-    return config
+    return RunConfig.from_dict(config)
 
 
 def _check_combinations(config: dict[str, Any]) -> list[str]:
@@ -292,5 +191,5 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
     return errors
 
 
-def save(config: dict[str, Any]) -> str:
-    return yaml.safe_dump(config, sort_keys=False)
+def save(config: RunConfig | dict[str, Any]) -> str:
+    return yaml.safe_dump(config.to_dict() if isinstance(config, RunConfig) else config, sort_keys=False)

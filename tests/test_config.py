@@ -4,6 +4,7 @@ import pytest
 
 from scenario_pack.core import config
 from scenario_pack.core.errors import ConfigError
+from scenario_pack.core.run_config import EvalConfig, RunConfig, TrainConfig
 
 SCENARIO_DEFAULTS = {"train": {"epochs": 2, "lr": 5e-4}, "scenario": {"top_k": 1, "docs": None}}
 
@@ -19,12 +20,12 @@ def test_layers_apply_in_order(tmp_path: Path) -> None:
             ("--set", config.parse_set(["eval.max_new_tokens=7"])),
         ],
     )
-    assert resolved["train"]["epochs"] == 2  # scenario default beats core default
-    assert resolved["train"]["lr"] == 1e-4  # file beats scenario default
-    assert resolved["train"]["batch_size"] == 2  # command line beats file
-    assert resolved["eval"]["max_new_tokens"] == 7
-    assert resolved["scenario"]["top_k"] == 3
-    assert resolved["train"]["lora_r"] == config.CORE_SCHEMA["train"]["lora_r"].default
+    assert resolved.train.epochs == 2  # scenario default beats core default
+    assert resolved.train.lr == 1e-4  # file beats scenario default
+    assert resolved.train.batch_size == 2  # command line beats file
+    assert resolved.eval.max_new_tokens == 7
+    assert resolved.scenario["top_k"] == 3
+    assert resolved.train.lora_r == TrainConfig().lora_r
 
 
 def test_all_errors_reported_together_with_suggestions(tmp_path: Path) -> None:
@@ -68,7 +69,26 @@ def test_saved_config_round_trips() -> None:
     import yaml
 
     resolved = config.resolve(SCENARIO_DEFAULTS)
-    assert yaml.safe_load(config.save(resolved)) == resolved
+    assert RunConfig.from_dict(yaml.safe_load(config.save(resolved))) == resolved
+
+
+def test_config_is_typed_and_frozen() -> None:
+    import dataclasses
+
+    resolved = config.resolve(SCENARIO_DEFAULTS, None, [("--set", config.parse_set(["train.lr=3e-4"]))])
+    assert resolved.train.lr == 3e-4 and resolved.train.epochs == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolved.train.lr = 1.0  # type: ignore[misc]
+    changed = resolved.with_values({"train.lr": 1e-3, "scenario.top_k": 5})
+    assert (changed.train.lr, changed.scenario["top_k"]) == (1e-3, 5)
+    assert (resolved.train.lr, resolved.scenario["top_k"]) == (3e-4, 1)  # the original is untouched
+
+
+def test_a_config_saved_before_newer_keys_reads_with_their_defaults() -> None:
+    old = {"model": {"name": "m"}, "train": {"method": "full", "retired_key": 1}, "scenario": {"top_k": 2}}
+    read = RunConfig.from_dict(old)
+    assert (read.model.name, read.model.precision, read.train.method) == ("m", "auto", "full")
+    assert read.eval == EvalConfig() and read.scenario == {"top_k": 2}
 
 
 def test_command_line_numbers_in_exponent_form() -> None:

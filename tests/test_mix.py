@@ -172,16 +172,16 @@ def test_mix_file_gives_files_weights_settings_and_shared_sections(tmp_path: Pat
     assert members["support"].data == Path("other.jsonl") and members["support"].weight == 3
     assert members["code"].weight == 0.25  # the command line wins over the file
     assert members["content"].test == Path("held_out.jsonl")
-    assert members["content"].config["scenario"]["brand"] == "Marrow & Moss"
-    assert members["support"].config["eval"]["max_new_tokens"] == 112  # each keeps its own eval settings
-    assert all(m.config["eval"]["bootstrap"] == 99 for m in request.members)
+    assert members["content"].config.scenario["brand"] == "Marrow & Moss"
+    assert members["support"].config.eval.max_new_tokens == 112  # each keeps its own eval settings
+    assert all(m.config.eval.bootstrap == 99 for m in request.members)
     # one training config: core defaults plus the user's; code's epochs=3 and support's lora_layers
     # are named as not applied
-    assert request.training_config["train"]["max_steps"] == 7
-    assert request.training_config["train"]["epochs"] == 1
+    assert request.training_config.train.max_steps == 7
+    assert request.training_config.train.epochs == 1
     assert request.not_applied == {"code": {"train.epochs": 3}, "support": {"train.lora_layers": 0.67}}
     assert request.overrides == {"eval.bootstrap": 99, "train.max_steps": 7}
-    assert request.training_config["data"]["max_length"] == 1024  # code's
+    assert request.training_config.data.max_length == 1024  # code's
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import yaml
 
 from scenario_pack.core import config as config_mod
 from scenario_pack.core.errors import ConfigError
+from scenario_pack.core.run_config import RunConfig
 from scenario_pack.core.runs.sweep import Param, search_space, trial_settings
 from scenario_pack.core.training.trainer import METHOD_LR
 from tests.test_cli import QUICK, invoke
@@ -23,7 +24,7 @@ def test_param_specs() -> None:
 
 
 def test_search_space_checks_keys_and_values_against_the_config() -> None:
-    config = config_mod.defaults()
+    config = RunConfig()
     keys = [p.key for p in search_space(config, ())]
     assert keys == ["train.method", "lr_scale", "train.lora_r", "train.epochs"]
     keys = [p.key for p in search_space(config, ("train.lr=1e-5:1e-3", "train.method=lora"))]
@@ -53,13 +54,15 @@ class FixedTrial:
 
 
 def test_learning_rate_scale_follows_the_trial_method() -> None:
-    config = config_mod.defaults()
+    config = RunConfig()
     space = search_space(config, ())
     lora = trial_settings(FixedTrial({"lr_scale": 2.0, "train.method": "lora"}), space, config)
     full = trial_settings(FixedTrial({"lr_scale": 2.0, "train.method": "full"}), space, config)
     assert lora["train.lr"] == 2 * METHOD_LR["lora"] and "train.lora_r" in lora
     assert full["train.lr"] == 2 * METHOD_LR["full"] and "train.lora_r" not in full
-    config["train"]["lr"] = METHOD_LR["lora"] / 2  # a fixed LoRA lr moves to full in proportion
+    config = config.with_values(
+        {"train.lr": METHOD_LR["lora"] / 2}
+    )  # a fixed LoRA lr moves to full in proportion
     full = trial_settings(FixedTrial({"lr_scale": 1.0, "train.method": "full"}), space, config)
     assert full["train.lr"] == METHOD_LR["full"] / 2
 
@@ -88,7 +91,7 @@ def test_sweep_chooses_on_validation_and_tests_once(
     assert "Sweep: chosen configuration" in (out / "report.md").read_text()
     # the chosen settings are a run config `scenario run --config` accepts
     resolved = config_mod.resolve({}, out / "best.yaml", [])
-    assert resolved["train"]["lora_r"] == chosen["train"]["lora_r"]
+    assert resolved.train.lora_r == chosen["train"]["lora_r"]
     # resuming a finished sweep runs no new trial and reuses the final run's stages
     again = invoke(*args, "--resume")
     assert again.exit_code == 0, again.output

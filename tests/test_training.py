@@ -142,7 +142,7 @@ def test_every_scenario_default_builds_trl_and_peft_configs(tmp_path: Path) -> N
             config = config_mod.resolve(scenario.defaults(), None, [("t", {"train": {"method": method}})])
             args = training.build_sft_config(config, tmp_path, "fp32", 100, True)
             assert args.learning_rate == training.learning_rate(config)
-            assert not args.gradient_checkpointing and args.max_length == config["data"]["max_length"]
+            assert not args.gradient_checkpointing and args.max_length == config.data.max_length
             peft_config = training.build_peft_config(config, "unused")
             assert (peft_config is None) == (method == "full")
 

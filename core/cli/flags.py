@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import config as config_mod
 from ..plugins.scenario import Scenario
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     # (flag, config section.key, type, help)
@@ -121,7 +124,7 @@ def config_params(include: Callable[[str], bool]) -> list[click.Parameter]:
     return params
 
 
-def resolve_config(scenario: Scenario, kwargs: dict[str, Any]) -> dict[str, Any]:
+def resolve_config(scenario: Scenario, kwargs: dict[str, Any]) -> RunConfig:
     return config_mod.resolve(
         scenario.defaults(),
         kwargs.get("config_file"),

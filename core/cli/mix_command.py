@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ def _run_mix(**kwargs: Any) -> None:
         requests, mix.training_config, kwargs["resume"], kwargs["overwrite"], notify(quiet), mix=True
     )
     prepared, folder = started.prepared, started.folder
+    mix = dataclasses.replace(mix, training_config=started.config)  # run.output: the claimed folder
     if not quiet:
         for name, part in prepared.items():
             click.echo(

@@ -38,7 +38,7 @@ def prepare_for(scenario: Scenario) -> click.Command:
         config = resolve_config(scenario, kwargs)
         source, out = kwargs["source"], kwargs["out"]
         _check_out(out, [Path(v) for k, v in kwargs.items() if k != "out" and isinstance(v, str | Path)])
-        result = importer.read(source, {**config["scenario"], **options})
+        result = importer.read(source, {**config.scenario, **options})
         _print_import(result, source, importer.kind)
         if not result.rows:
             found = (
@@ -51,7 +51,7 @@ def prepare_for(scenario: Scenario) -> click.Command:
                 f"no row could be imported with --from {importer.kind}: {found}",
                 f"Nothing was written to {out}. Fix the source or the options and run prepare again.",
             )
-        if config["data"]["redact"]:  # the rows file is shared and kept: private values never reach it
+        if config.data.redact:  # the rows file is shared and kept: private values never reach it
             fields = tuple(  # text fields always; a nested one (a thread's history) when rows hold it
                 f.name
                 for f in scenario.fields
@@ -69,7 +69,7 @@ def prepare_for(scenario: Scenario) -> click.Command:
         click.echo(f"wrote {len(earlier) + len(result.rows)} rows to {out}{added}; validating them:")
         try:
             # the rows were redacted just above: a second pass would find nothing and cost as much
-            checked = {**config, "data": {**config["data"], "redact": False}}
+            checked = config.with_values({"data.redact": False})
             validate_and_summarise(scenario, checked, out, None, kwargs["quiet"])
         except ScenarioPackError:
             click.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from ..errors import RegistryError
 from ..plugins import registry
 from ..plugins.scenario import Scenario
 from .flags import VALIDATE_FLAGS, data_params, notify, progress_bar, resolve_config, scenario_options
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 
 @click.command("list")
@@ -59,7 +62,7 @@ class ScenarioGroup(click.Group):
 
 
 def validate_and_summarise(
-    scenario: Scenario, config: dict[str, Any], data: Path, test: Path | None, quiet: bool
+    scenario: Scenario, config: RunConfig, data: Path, test: Path | None, quiet: bool
 ) -> None:
     """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows."""
     from ..data.validation import measure_tokens, prepare
@@ -79,9 +82,9 @@ def validate_and_summarise(
         click.echo(f"{scenario.label_field}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
     t = stats["token_lengths"]
     click.echo(
-        f"tokens per example ({config['model']['name']}): min {t['min']}, median {t['median']}, "
+        f"tokens per example ({config.model.name}): min {t['min']}, median {t['median']}, "
         f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
-        f"{config['data']['max_length']}"
+        f"{config.data.max_length}"
     )
     if prepared.redacted:
         click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
@@ -112,8 +115,8 @@ def inspect_for(scenario: Scenario) -> click.Command:
         from ..data.validation import measure_tokens, prepare
         from ..runs.start import load_tokenizer
 
-        config = resolve_config(scenario, kwargs)
-        config["data"]["allow_leakage"] = True  # inspect reports leakage; it does not refuse it
+        # inspect reports leakage; it does not refuse it
+        config = resolve_config(scenario, kwargs).with_values({"data.allow_leakage": True})
         with progress_bar(kwargs["quiet"]) as bars:
             prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"), bars)
             measure_tokens(prepared, load_tokenizer(config, notify(kwargs["quiet"])), bars)

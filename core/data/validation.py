@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, DataIssue, data_error
 from ..plugins.scenario import Example, Scenario
 from . import dataset, quality, redaction, splits
 from .similarity import Progress, silent
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 TOKEN_BATCH = 512  # examples tokenized per call
 
@@ -31,7 +34,7 @@ class Prepared:
     """
 
     scenario: Scenario
-    config: dict[str, Any]
+    config: RunConfig
     train_set: dataset.Dataset
     test_set: dataset.Dataset | None
     train: list[dict[str, Any]]
@@ -59,7 +62,7 @@ class Prepared:
 
 def prepare(
     scenario: Scenario,
-    config: dict[str, Any],
+    config: RunConfig,
     data_path: Path,
     test_path: Path | None,
     progress: Progress = silent,
@@ -68,12 +71,12 @@ def prepare(
 
     `progress` shows the stages that grow with the rows (the near-duplicate search) as bars.
     """
-    seed = config["run"]["seed"]
-    train_set = dataset.load(data_path, scenario, limit=config["data"]["limit"])
+    seed = config.run.seed
+    train_set = dataset.load(data_path, scenario, limit=config.data.limit)
     test_set = dataset.load(test_path, scenario) if test_path else None
     warnings: list[str] = []
     redacted: dict[str, int] = {}
-    if config["data"]["redact"]:
+    if config.data.redact:
         counts = redaction.redact_rows(train_set.rows, scenario.free_text_fields)
         if test_set:
             counts.update(redaction.redact_rows(test_set.rows, scenario.free_text_fields))
@@ -98,11 +101,11 @@ def prepare(
     stratified = False
     if test_set is None:
         keys = [scenario.split_key(r) for r in rows]
-        rows, test, stratified = splits.split(rows, config["data"]["test_size"], seed, label, keys)
+        rows, test, stratified = splits.split(rows, config.data.test_size, seed, label, keys)
     else:
         test = test_set.rows
         leaked = splits.overlap(rows, test, scenario.input_field)
-        if leaked and not config["data"]["allow_leakage"]:
+        if leaked and not config.data.allow_leakage:
             issues = [
                 DataIssue(
                     str(test_path),
@@ -123,7 +126,7 @@ def prepare(
             "Give more rows, a larger data.test_size, or a --test file.",
         )
     keys = [scenario.split_key(r) for r in rows]
-    train, val, val_stratified = splits.split(rows, config["data"]["val_size"], seed, label, keys)
+    train, val, val_stratified = splits.split(rows, config.data.val_size, seed, label, keys)
     unstratified = [
         name
         for name, part, done in (
@@ -147,9 +150,9 @@ def prepare(
             "Give more rows or smaller test/validation sizes.",
         )
     findings = quality.inspect(
-        scenario, train + val, test, dropped, redacted if config["data"]["redact"] else None, progress
+        scenario, train + val, test, dropped, redacted if config.data.redact else None, progress
     )
-    stop = [f for f in findings if f.severity == "error" and not config["data"]["allow_leakage"]]
+    stop = [f for f in findings if f.severity == "error" and not config.data.allow_leakage]
     if stop:
         raise DataError(
             [
@@ -157,7 +160,7 @@ def prepare(
                 for f in stop
             ]
         )
-    context = scenario.build_context(train, config["scenario"], data_path)
+    context = scenario.build_context(train, config.scenario, data_path)
     issues = scenario.check_rows(train + val, context, str(data_path))
     issues += scenario.check_rows(test, context, str(test_path or data_path))
     if issues:
@@ -188,7 +191,7 @@ def prepare(
 
 def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = silent) -> dict[str, Any]:
     """Token lengths of every example; refuse rows whose prompt alone leaves no room for the answer."""
-    max_length = prepared.config["data"]["max_length"]
+    max_length = prepared.config.data.max_length
     lengths, issues, truncated = [], [], 0
     parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
     with progress("token lengths", sum(len(rows) for rows in parts.values())) as bar, _parallel_tokenizer():

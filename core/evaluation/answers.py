@@ -68,7 +68,7 @@ def generate_answers(
 
     `prompts` replaces the test rows' own prompts (the few-shot baseline), aligned with the test rows.
     """
-    cfg = prepared.config["eval"]
+    cfg = prepared.config.eval
     indices = list(range(len(prepared.test))) if indices is None else indices
     budgets = [answer_budget(prepared, i) for i in indices]
     examples = [(prompts or prepared.examples["test"])[i] for i in indices]
@@ -82,11 +82,11 @@ def generate_answers(
             tokenizer,
             examples,
             budgets,
-            cfg["batch_size"],
+            cfg.batch_size,
             precision,
             bar.update,
             options,
-            cfg["batch_tokens"],
+            cfg.batch_tokens,
             trace,
             starts,
         )
@@ -94,21 +94,21 @@ def generate_answers(
     for batch in trace if starts else []:
         for i, flag in zip(batch.rows, batch.steered, strict=True):
             steered[i] = flag
-    n = cfg["samples"]
+    n = cfg.samples
     if not n:
         return [Answer(text, sec, None, flag) for (text, sec), flag in zip(greedy, steered, strict=True)]
-    sampling = {**options, "do_sample": True, "temperature": float(cfg["temperature"]), "top_p": 0.95}
+    sampling = {**options, "do_sample": True, "temperature": float(cfg.temperature), "top_p": 0.95}
     with progress(f"sampling {n} per row ({label})", len(indices) * n) as bar:
         drawn = generation.generate(
             model,
             tokenizer,
             [ex for ex in examples for _ in range(n)],
             [b for b in budgets for _ in range(n)],
-            cfg["batch_size"],
+            cfg.batch_size,
             precision,
             bar.update,
             sampling,
-            cfg["batch_tokens"],
+            cfg.batch_tokens,
             None,
             starts,
         )
@@ -120,7 +120,7 @@ def generate_answers(
 
 def answer_budget(prepared: Prepared, i: int) -> int:
     """New tokens allowed for test row i: the scenario's budget for that row."""
-    default = prepared.config["eval"]["max_new_tokens"]
+    default = prepared.config.eval.max_new_tokens
     return prepared.scenario.max_new_tokens(prepared.test[i], prepared.context, default)
 
 

@@ -41,7 +41,7 @@ def complete(prepared: Prepared, path: Path, base: BaseModel | None, resume: boo
 
     Answers are saved at `path` (a stage file). Without `base` only saved answers may be used
     (re-scoring generates nothing); they are reused on resume when made for the same prompts."""
-    scenario, context, eval_config = prepared.scenario, prepared.context, prepared.config["eval"]
+    scenario, context, eval_config = prepared.scenario, prepared.context, prepared.config.eval
     asked = False
 
     def generate(rows: list[dict[str, Any]]) -> list[str]:
@@ -58,7 +58,7 @@ def complete(prepared: Prepared, path: Path, base: BaseModel | None, resume: boo
                 "for other prompts, and re-scoring generates nothing. Re-run the run with --resume."
             )
         model = generation.inference_model(base.load(), base.precision)
-        budgets = [scenario.max_new_tokens(row, context, eval_config["max_new_tokens"]) for row in rows]
+        budgets = [scenario.max_new_tokens(row, context, eval_config.max_new_tokens) for row in rows]
         starts = scenario.answer_starts(context)
 
         def answer(mine: list[int]) -> list[str]:
@@ -68,11 +68,11 @@ def complete(prepared: Prepared, path: Path, base: BaseModel | None, resume: boo
                     base.tokenizer,
                     [examples[i] for i in mine],
                     [budgets[i] for i in mine],
-                    eval_config["batch_size"],
+                    eval_config.batch_size,
                     base.precision,
                     bar.update,
                     generation.decoding_options(eval_config),
-                    eval_config["batch_tokens"],
+                    eval_config.batch_tokens,
                     None,
                     starts,
                 )

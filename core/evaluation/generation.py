@@ -13,10 +13,13 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plugins.scenario import Example
 from ..runtime import hardware, interrupt
+
+if TYPE_CHECKING:
+    from ..run_config import EvalConfig
 
 
 def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
@@ -59,11 +62,11 @@ def inference_model(model: Any, precision: str) -> Any:
 STATIC_CACHE_FROM = 768  # prompt width + answer budget (tokens) from which a batch preallocates
 
 
-def decoding_options(eval_config: dict[str, Any]) -> dict[str, Any]:
+def decoding_options(eval_config: EvalConfig) -> dict[str, Any]:
     """The `model.generate` options set in the config's eval section (greedy decoding otherwise)."""
     return {
-        "repetition_penalty": float(eval_config["repetition_penalty"]),
-        "no_repeat_ngram_size": eval_config["no_repeat_ngram_size"],
+        "repetition_penalty": float(eval_config.repetition_penalty),
+        "no_repeat_ngram_size": eval_config.no_repeat_ngram_size,
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data import jsonl
 from ..errors import ScenarioPackError
@@ -23,6 +23,9 @@ from ..reporting.results import (
     MetricResult,
 )
 from .statistics import MIN_ROWS_FOR_INTERVAL, Comparison, Verdict, compare
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 MIN_SLICE_ROWS = 5  # slices smaller than this are shown but not used for gap flags
 GAP_WIDENING = 0.10  # flag when the best-to-worst slice gap of a 0-1 metric grows by more than this
@@ -53,14 +56,14 @@ def prediction_records(
 
 
 def how_evaluated(
-    config: dict[str, Any], precision: str, starts: list[str] | None, records: list[dict[str, Any]]
+    config: RunConfig, precision: str, starts: list[str] | None, records: list[dict[str, Any]]
 ) -> EvaluationSettings:
     """How every compared model generated its answers (the same for all), for the report.
 
     With a closed set of answer starts, also the share of rows per model whose own greedy choice
     would have left the set: what the constraint hides.
     """
-    cfg = config["eval"]
+    cfg = config.eval
     closed = None
     if starts:
         models = [k for k, v in records[0].items() if isinstance(v, dict) and "raw" in v] if records else []
@@ -74,9 +77,9 @@ def how_evaluated(
         precision=precision,
         quantization="none",
         decoding="greedy",
-        max_new_tokens=cfg["max_new_tokens"],
-        repetition_penalty=cfg["repetition_penalty"],
-        no_repeat_ngram_size=cfg["no_repeat_ngram_size"],
+        max_new_tokens=cfg.max_new_tokens,
+        repetition_penalty=cfg.repetition_penalty,
+        no_repeat_ngram_size=cfg.no_repeat_ngram_size,
         closed_set=closed,
     )
 

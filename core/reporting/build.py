@@ -38,7 +38,7 @@ def build_report(
     """
     start = time.perf_counter()
     scenario, config = prepared.scenario, prepared.config
-    resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
+    resamples, seed = config.eval.bootstrap, config.run.seed
     base = scoring.score(scenario, prepared.context, records, "base")
     tuned = scoring.score(scenario, prepared.context, records, "tuned")
     metrics = scoring.compare_models(scenario, base, tuned, resamples, seed)
@@ -101,7 +101,7 @@ def amend_report(run_dir: Path, tables: dict[str, Json], sweep: SweepSummary) ->
 
 
 def model_info(config: Json) -> ModelInfo:
-    return ModelInfo(config["model"]["name"], models.provenance(config["model"]["name"]))
+    return ModelInfo(config.model.name, models.provenance(config.model.name))
 
 
 def data_summary(prepared: Prepared) -> DataSummary:
@@ -114,7 +114,7 @@ def data_summary(prepared: Prepared) -> DataSummary:
         test_sha256=test.sha256 if test else None,
         rows=RowCounts(len(prepared.train), len(prepared.val), len(prepared.test)),
         duplicates_dropped=prepared.duplicates_dropped,
-        redacted=prepared.redacted if prepared.config["data"]["redact"] else "off",
+        redacted=prepared.redacted if prepared.config.data.redact else "off",
         stratified=prepared.stratified,
         token_lengths=prepared.token_stats.get("token_lengths"),
         truncated=prepared.token_stats.get("truncated"),
@@ -130,9 +130,9 @@ def _core_tables(
 ) -> tuple[dict[str, Any], list[str]]:
     """Metrics per slice of the test rows and, after --per-<group>, per-group against single adapters."""
     scenario, config = prepared.scenario, prepared.config
-    resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
+    resamples, seed = config.eval.bootstrap, config.run.seed
     tables, flags = {}, []
-    for name in config["eval"]["slice_by"] or scenario.slice_fields:
+    for name in config.eval.slice_by or scenario.slice_fields:
         if any(r["row"].get(name) not in (None, "") for r in records):
             tables[f"Metrics by {name}"], found = scoring.by_slice(
                 scenario, base, tuned, name, resamples, seed
@@ -193,7 +193,7 @@ def _saved_rows(folder: RunFolder, old: RunResults) -> Prepared:
         train=train,
         val=val,
         test=test,
-        context=scenario.build_context(train, old.config["scenario"], train_file),
+        context=scenario.build_context(train, old.config.scenario, train_file),
         stratified=data.stratified,
         duplicates_dropped=data.duplicates_dropped,
         warnings=list(old.warnings),

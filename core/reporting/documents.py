@@ -86,7 +86,7 @@ def render(run_dir: Path) -> dict[str, Path]:
         return {"md": folder.report_md}
     records = read_predictions(folder.predictions)
     key = report.example_score
-    examples = examples_by_gain(records, key, report.config["eval"]["examples"]) if key else {}
+    examples = examples_by_gain(records, key, report.config.eval.examples) if key else {}
     png = plot_losses(report.training.loss_curves or {"train": [], "validation": []})
     context = {
         "r": report,

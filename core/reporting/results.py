@@ -3,7 +3,8 @@
 The score-and-compare stage, re-scoring and a sweep's amendments build a RunResults; reports,
 `scenario eval`, `scenario report`, chat and export read one back, so nothing reads the file by
 key. `to_json` writes exactly the keys, order and values of schema 1 and `from_json` reads any
-schema-1 file. Scenario-specific or free-form parts (config, details tables, context) stay dicts.
+schema-1 file. The config is the typed RunConfig; scenario-specific or free-form parts (details
+tables, context) stay dicts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .. import atomic
 from ..data.quality import Finding
 from ..errors import ScenarioPackError
 from ..evaluation.statistics import Verdict
+from ..run_config import RunConfig
 from .mix_results import MixResults
 from .report_parts import (
     SCHEMA_VERSION,
@@ -185,7 +187,7 @@ class RunResults:
     created: str
     scenario: ScenarioInfo
     model: ModelInfo
-    config: Json  # the resolved config the run used
+    config: RunConfig  # the resolved config the run used
     data: DataSummary
     hardware: HardwareSummary
     versions: dict[str, str]
@@ -220,7 +222,7 @@ class RunResults:
             "created": self.created,
             "scenario": asdict(self.scenario),
             "model": asdict(self.model),
-            "config": self.config,
+            "config": self.config.to_dict(),
             "data": self.data.to_json(),
             "hardware": self.hardware.to_json(),
             "versions": self.versions,
@@ -249,7 +251,7 @@ class RunResults:
             created=data["created"],
             scenario=ScenarioInfo(**data["scenario"]),
             model=ModelInfo(**record_fields(data["model"], ModelInfo)),
-            config=data["config"],
+            config=RunConfig.from_dict(data["config"]),
             data=DataSummary.from_json(data["data"]),
             hardware=HardwareSummary.from_json(data["hardware"]),
             versions=data["versions"],

@@ -32,7 +32,7 @@ def export_merged(run: RunFolder, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        load_tuned(run.tuned(), method, report.config["model"]["name"]).save_pretrained(tmp)
+        load_tuned(run.tuned(), method, report.model.name).save_pretrained(tmp)
         load_tokenizer(run.tuned()).save_pretrained(tmp)  # saved with the run, chat template included
         atomic.replace_dir(tmp, target)
     except BaseException:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config as config_mod
 from ..data import jsonl
@@ -21,6 +21,9 @@ from ..runtime import hardware, models
 from ..training.tuned import load_tokenizer, load_tuned
 from .run_folder import RunFolder
 
+if TYPE_CHECKING:
+    from ..run_config import EvalConfig
+
 
 @dataclass
 class Session:
@@ -29,7 +32,7 @@ class Session:
     model: Any
     tokenizer: Any
     precision: str
-    eval_config: dict[str, Any]
+    eval_config: EvalConfig
     label: str  # what answers: "tuned model of RUN" or "base model NAME"
 
     def row(self, text: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -54,16 +57,16 @@ class Session:
     def answer(self, rows: list[dict[str, Any]]) -> list[str]:
         examples = [Example(self.scenario.prompt(row, self.context), "") for row in rows]
         cfg = self.eval_config
-        budgets = [self.scenario.max_new_tokens(r, self.context, cfg["max_new_tokens"]) for r in rows]
+        budgets = [self.scenario.max_new_tokens(r, self.context, cfg.max_new_tokens) for r in rows]
         outputs = generation.generate(
             self.model,
             self.tokenizer,
             examples,
             budgets,
-            cfg["batch_size"],
+            cfg.batch_size,
             self.precision,
             options=generation.decoding_options(cfg),
-            batch_tokens=cfg["batch_tokens"],
+            batch_tokens=cfg.batch_tokens,
             starts=self.scenario.answer_starts(self.context),  # as the run evaluated it
         )
         return [text.strip() for text, _ in outputs]
@@ -89,28 +92,26 @@ def open_session(
         if report.scenario.name != scenario.name:
             raise ScenarioPackError(f"{run.root} is a '{report.scenario.name}' run, not '{scenario.name}'.")
         config = report.config
-        config["eval"] = {**config_mod.defaults()["eval"], **config["eval"]}  # runs saved before newer keys
         train = jsonl.read_saved(run.split("train"))
-        context = scenario.build_context(train, config["scenario"], Path(report.data.train_file))
-        method, base = report.training.method, config["model"]["name"]
+        context = scenario.build_context(train, config.scenario, Path(report.data.train_file))
+        method, base = report.training.method, config.model.name
         model = load_tuned(run.tuned(), method, base, hw.device)
         tokenizer = load_tokenizer(run.tuned())
         label = f"tuned model of {run.root}"
     elif data is not None:
         from ..data.validation import prepare
 
-        config = config_mod.resolve(scenario.defaults())
-        if model_name:
-            config["model"]["name"] = model_name
+        chosen = [("--model", {"model": {"name": model_name}})] if model_name else []
+        config = config_mod.resolve(scenario.defaults(), None, chosen)
         prepared = prepare(scenario, config, data, None)
         context = prepared.context
-        model = models.load_model(config["model"]["name"]).to(hw.device)
-        tokenizer = models.load_tokenizer(config["model"]["name"])
-        label = f"base model {config['model']['name']}"
+        model = models.load_model(config.model.name).to(hw.device)
+        tokenizer = models.load_tokenizer(config.model.name)
+        label = f"base model {config.model.name}"
     else:
         raise ScenarioPackError(
             "pass --run RUN_DIR (a tuned model) or --data F (the base model, for comparison)."
         )
-    precision = hardware.choose_precision(config["model"]["precision"], hw)
+    precision = hardware.choose_precision(config.model.precision, hw)
     model = generation.inference_model(model, precision)  # cast once, not per answer
-    return Session(scenario, context, model, tokenizer, precision, config["eval"], label)
+    return Session(scenario, context, model, tokenizer, precision, config.eval, label)

@@ -35,7 +35,7 @@ from ..runtime import hardware, models
 from ..runtime.environment import Timer, peak_memory_gib, placement, versions
 from ..runtime.processes import Processes
 from ..training.fit import Fit, saved_summary
-from .mix_plan import MixPlan
+from .mix_plan import MixPlan, saved_config
 from .run_folder import TUNED, RunFolder
 
 MODELS = ("base", "single", "mix")
@@ -86,14 +86,14 @@ def run_mix(
 
     timer = timer or Timer()
     config = plan.training_config
-    seed = config["run"]["seed"]
+    seed = config.run.seed
     mixed_train, mixing = weighted_examples(plan, prepared, seed)
     torch.manual_seed(seed)
     procs = Processes.current()
     hw, device, precision = placement(config, procs)
     if procs.main:
         folder.root.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(folder.config, config_mod.save(config))
+        atomic.write_text(folder.config, config_mod.save(saved_config(config)))
         for name, part in prepared.items():
             atomic.write_text(folder.member(name).config, config_mod.save(part.config))
             write_split(part, folder.member(name))
@@ -101,7 +101,7 @@ def run_mix(
     stage = AnswerStage(tokenizer, precision, progress, procs, resume)
 
     def fresh_model() -> Any:
-        return models.load_model(config["model"]["name"]).to(device)
+        return models.load_model(config.model.name).to(device)
 
     def trained(train: list[Example], val: list[Example], name: str) -> Any:
         return fit.tuned_model(fresh_model(), train, val, folder, name)[0]
@@ -175,7 +175,7 @@ def build_report(
     if plan.not_applied:
         defaults += " (each scenario's own model/train/run defaults are not applied to a mix; see below)"
     training = MixTraining(
-        method=config["train"]["method"],
+        method=config.train.method,
         precision=precision,
         defaults=defaults,
         overrides=plan.overrides,
@@ -191,7 +191,7 @@ def build_report(
         created=created,
         scenarios=scenarios,
         model=model_info(config),
-        config=config,
+        config=saved_config(config),
         training=training,
         hardware=hardware_summary(hw, precision),
         versions=versions(),
@@ -211,7 +211,7 @@ def _scenario_report(
     records = prediction_records(part, answers)
     scored = {model: scoring.score(scenario, part.context, records, model) for model in MODELS}
     atomic.write_jsonl(folder.predictions, records)
-    resamples, seed = config["eval"]["bootstrap"], config["run"]["seed"]
+    resamples, seed = config.eval.bootstrap, config.run.seed
 
     def compare(first: str, second: str) -> dict[str, MetricResult]:
         return scoring.compare_models(scenario, scored[first], scored[second], resamples, seed)

@@ -13,12 +13,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config as config_mod
 from ..errors import ConfigError
 from ..plugins import registry
 from ..plugins.scenario import Scenario
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 # Sections shared by every adapter of a mix: a scenario's own defaults for them are not applied.
 SHARED_SECTIONS = ("model", "train", "run")
@@ -34,7 +37,7 @@ class Member:
     data: Path
     test: Path | None
     weight: float
-    config: dict[str, Any]
+    config: RunConfig
 
     @property
     def name(self) -> str:
@@ -46,7 +49,7 @@ class MixPlan:
     """The checked request: members (sorted by name) and the one training config they share."""
 
     members: list[Member]
-    training_config: dict[str, Any]
+    training_config: RunConfig  # the first member's config, with the shared sections' values
     not_applied: dict[str, dict[str, Any]]  # scenario -> its own model/train/run defaults left out
     overrides: dict[str, Any]  # section.key -> the user's value (mix file, flags, --set)
     mix_file: Path | None
@@ -185,12 +188,21 @@ def plan(
     )
 
 
-def training_config(members: list[Member]) -> dict[str, Any]:
+def training_config(members: list[Member]) -> RunConfig:
     """The settings every adapter trains with: the shared sections, and the longest max_length of
     the members (so no scenario's examples are cut shorter than in its own run)."""
-    first = members[0].config
-    shared = {section: dict(first[section]) for section in SHARED_SECTIONS}
-    return {**shared, "data": {"max_length": max(m.config["data"]["max_length"] for m in members)}}
+    longest = max(m.config.data.max_length for m in members)
+    return members[0].config.with_values({"data.max_length": longest})
+
+
+def saved_config(config: RunConfig) -> dict[str, Any]:
+    """What a mix saves of its training config: the shared sections and max_length; the other
+    sections are each member's own (saved in its folder)."""
+    everything = config.to_dict()
+    return {
+        **{section: everything[section] for section in SHARED_SECTIONS},
+        "data": {"max_length": config.data.max_length},
+    }
 
 
 def _flatten(sections: dict[str, Any]) -> dict[str, Any]:

@@ -51,8 +51,8 @@ def run(
 
     timer = timer or Timer()
     config = prepared.config
-    shots = few_shot.Baseline.parse(config["eval"]["baseline"]).shots
-    torch.manual_seed(config["run"]["seed"])
+    shots = few_shot.Baseline.parse(config.eval.baseline).shots
+    torch.manual_seed(config.run.seed)
     procs = Processes.current()
     hw, device, precision = placement(config, procs)
     if resume:
@@ -63,7 +63,7 @@ def run(
         write_split(prepared, folder)
 
     start = time.perf_counter()
-    model = models.load_model(config["model"]["name"]).to(device)
+    model = models.load_model(config.model.name).to(device)
     timer.stage("load_model", start)
     start = time.perf_counter()
     base_model = context_answers.BaseModel(lambda: model, tokenizer, precision, progress, procs)
@@ -98,7 +98,7 @@ def run(
     timer.stage("tuned_eval", start)
 
     group = prepared.scenario.group_field
-    if config["train"]["per_group"] and group:
+    if config.train.per_group and group:
         start = time.perf_counter()
         del model, tuned  # each group starts from a fresh copy of the base model
         answers[f"per_{group}"], train_info["per_group"] = per_group(prepared, folder, fit, stage)

@@ -6,11 +6,12 @@ rows that are refused leave no folder behind; the folder is claimed only once th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data.similarity import Progress, silent
 from ..data.validation import Prepared, measure_tokens, prepare
@@ -20,6 +21,9 @@ from ..runtime import models
 from ..runtime.environment import Timer
 from .run_folder import RunFolder, claim, default_run_dir
 
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
+
 MIX = "mix"  # a mix's default folder: reports/mix/<run-id>
 
 
@@ -28,7 +32,7 @@ class Request:
     """One scenario of a run: its resolved config and its data files."""
 
     scenario: Scenario
-    config: dict[str, Any]
+    config: RunConfig
     data: Path
     test: Path | None
 
@@ -42,11 +46,12 @@ class Started:
     tokenizer: Any
     folder: RunFolder
     timer: Timer
+    config: RunConfig  # the run's config with run.output set to its folder
 
 
 def start_run(
     requests: list[Request],
-    config: dict[str, Any],
+    config: RunConfig,
     resume: bool,
     overwrite: bool,
     note: Callable[[str], None],
@@ -54,25 +59,28 @@ def start_run(
     mix: bool = False,
 ) -> Started:
     """Validate every request's rows, then claim the folder `config` names in run.output (or a new
-    one under reports/), which is written back there. A mix's folder also holds one folder per
-    scenario. `note` receives what the user should know while it waits."""
-    if resume and not config["run"]["output"]:
+    one under reports/), which is written into the returned config (and a single run's request).
+    A mix's folder also holds one folder per scenario. `note` receives what the user should know
+    while it waits."""
+    if resume and not config.run.output:
         raise ConfigError(f"--resume needs --output: the folder of the {MIX if mix else 'run'} to continue.")
     timer, start = Timer(), time.perf_counter()
+    output = config.run.output
+    root = Path(output) if output else default_run_dir(MIX if mix else requests[0].scenario.name)
+    config = config.with_values({"run.output": str(root)})
+    if not mix:
+        requests = [dataclasses.replace(request, config=config) for request in requests]
     prepared = {r.scenario.name: prepare(r.scenario, r.config, r.data, r.test, progress) for r in requests}
     tokenizer = load_tokenizer(config, note)
     for part in prepared.values():
         measure_tokens(part, tokenizer, progress)
     timer.stage("validate", start)
-    output = config["run"]["output"]
-    root = Path(output) if output else default_run_dir(MIX if mix else requests[0].scenario.name)
-    config["run"]["output"] = str(root)
     claim(root, resume, overwrite, list(prepared) if mix else [])
-    return Started(prepared, tokenizer, RunFolder(root), timer)
+    return Started(prepared, tokenizer, RunFolder(root), timer, config)
 
 
-def load_tokenizer(config: dict[str, Any], note: Callable[[str], None]) -> Any:
+def load_tokenizer(config: RunConfig, note: Callable[[str], None]) -> Any:
     """The base model's tokenizer; the default model's one-time conversion is announced first."""
-    if models.needs_conversion(config["model"]["name"]):
+    if models.needs_conversion(config.model.name):
         note("preparing the default model: converting its GGUF file to a local checkpoint (once, ~20 s)")
-    return models.load_tokenizer(config["model"]["name"])
+    return models.load_tokenizer(config.model.name)

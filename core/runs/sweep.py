@@ -8,14 +8,13 @@ trails the others'. The test rows are only used by the final run of the chosen s
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import atomic
 from .. import config as config_mod
@@ -33,6 +32,9 @@ from ..training import trainer
 from ..training.fit import Fit
 from .run import forget_fine_tune, run
 from .run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 LR_SCALE = "lr_scale"  # learning rate as a multiple of the method's own default (see trainer.METHOD_LR)
 SEARCHABLE = ("train.", "eval.", "data.max_length")
@@ -75,14 +77,14 @@ class Param:
         return trial.suggest_int(self.key, self.low, self.high)
 
 
-def search_space(config: dict[str, Any], params: tuple[str, ...]) -> list[Param]:
+def search_space(config: RunConfig, params: tuple[str, ...]) -> list[Param]:
     """The default space (method, learning rate, epochs, LoRA rank), with the user's --param on top."""
     space = {
         "train.method": Param("train.method", choices=("lora", "full")),
         LR_SCALE: Param(LR_SCALE, low=0.3, high=3.0),
         "train.lora_r": Param("train.lora_r", choices=(4, 8, 16, 32)),
     }
-    if config["train"]["max_steps"] is None:
+    if config.train.max_steps is None:
         space["train.epochs"] = Param("train.epochs", low=1, high=3)
     for spec in params:
         param = Param.parse(spec)
@@ -94,27 +96,27 @@ def search_space(config: dict[str, Any], params: tuple[str, ...]) -> list[Param]
         probe = param.choices or (param.low, param.high)
         for value in probe:  # each value must be one the run config accepts
             section, key = param.key.split(".", 1)
-            config_mod.resolve(config, None, [(f"--param {spec}", {section: {key: value}})])
+            config_mod.resolve(config.to_dict(), None, [(f"--param {spec}", {section: {key: value}})])
         space[param.key] = param
         if param.key == "train.lr":
             space.pop(LR_SCALE, None)
     return list(space.values())
 
 
-def trial_settings(trial: Any, space: list[Param], config: dict[str, Any]) -> dict[str, Any]:
+def trial_settings(trial: Any, space: list[Param], config: RunConfig) -> dict[str, Any]:
     """Draw one value per searched key; LoRA rank only matters (and is drawn) for LoRA."""
     chosen: dict[str, Any] = {}
     for param in space:
-        if param.key == "train.lora_r" and chosen.get("train.method", config["train"]["method"]) != "lora":
+        if param.key == "train.lora_r" and chosen.get("train.method", config.train.method) != "lora":
             continue
         chosen[param.key] = param.suggest(trial)
     if LR_SCALE in chosen:
         # the scale applies to the trial's method's default, or to a fixed lr moved to that method
         # in the proportion of the two defaults (a LoRA lr is far too high for full fine-tuning)
-        fixed, method = config["train"]["method"], chosen.get("train.method", config["train"]["method"])
+        fixed, method = config.train.method, chosen.get("train.method", config.train.method)
         base = trainer.METHOD_LR[method]
-        if config["train"]["lr"] is not None:
-            base *= config["train"]["lr"] / trainer.METHOD_LR[fixed]
+        if config.train.lr is not None:
+            base *= config.train.lr / trainer.METHOD_LR[fixed]
         chosen["train.lr"] = float(f"{base * chosen.pop(LR_SCALE):.3g}")
     return chosen
 
@@ -125,13 +127,6 @@ def _nested(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for dotted, value in settings.items():
         section, key = dotted.split(".", 1)
         out.setdefault(section, {})[key] = value
-    return out
-
-
-def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(config)
-    for section, values in _nested(settings).items():
-        out[section].update(values)
     return out
 
 
@@ -192,7 +187,7 @@ def run_sweep(
         storage=f"sqlite:///{db}",
         load_if_exists=True,
         direction="maximize" if maximize else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=config["run"]["seed"]),
+        sampler=optuna.samplers.TPESampler(seed=config.run.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
@@ -201,7 +196,7 @@ def run_sweep(
     fit = Fit(config, tokenizer, precision, device, quiet, resume, procs)
     start = time.perf_counter()
     base = context_answers.BaseModel(  # trials score with the context: finish it before the first
-        lambda: models.load_model(config["model"]["name"]).to(device), tokenizer, precision, progress, procs
+        lambda: models.load_model(config.model.name).to(device), tokenizer, precision, progress, procs
     )
     if context_answers.complete(prepared, folder.context_answers(), base, resume):
         timer.stage("context_answers", start)
@@ -209,7 +204,7 @@ def run_sweep(
     def objective(trial: Any) -> float:
         settings = trial_settings(trial, space, config)
         trial.set_user_attr("settings", settings)
-        trial_config = with_settings(config, settings)
+        trial_config = config.with_values(settings)
         validation = dataclasses.replace(  # the trial's eval settings apply to its validation answers
             prepared,
             config=trial_config,
@@ -217,7 +212,7 @@ def run_sweep(
             examples={**prepared.examples, "test": prepared.examples["val"]},
         )
         started = time.perf_counter()
-        model = models.load_model(config["model"]["name"]).to(device)
+        model = models.load_model(config.model.name).to(device)
         try:
             tuned, info = dataclasses.replace(fit, config=trial_config).trial(
                 model,
@@ -258,7 +253,7 @@ def run_sweep(
     atomic.write_text(folder.best_config, config_mod.save(_nested(chosen)))
     echo(f"chosen: {_describe(chosen)}; written to {folder.best_config} (reuse with --config)")
 
-    prepared.config = with_settings(config, chosen)
+    prepared = dataclasses.replace(prepared, config=config.with_values(chosen))
     result = run(prepared, tokenizer, folder, progress, quiet=quiet, resume=resume, timer=timer)
     if result:
         result = _add_sweep_tables(folder, study, primary.name, chosen, trials, minutes)

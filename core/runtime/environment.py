@@ -7,10 +7,13 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import hardware
 from .processes import Processes
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 
 @dataclass
@@ -30,11 +33,11 @@ def peak_memory_gib() -> float:
     return round(kib / (1024 * 1024 if sys.platform != "darwin" else 1024**3), 3)
 
 
-def placement(config: dict[str, Any], procs: Processes) -> tuple[hardware.Hardware, str, str]:
+def placement(config: RunConfig, procs: Processes) -> tuple[hardware.Hardware, str, str]:
     """This process's hardware, device (its own GPU under accelerate launch) and compute precision."""
     hw = hardware.detect()
     device = procs.device if procs.count > 1 else hw.device
-    return hw, device, hardware.choose_precision(config["model"]["precision"], hw)
+    return hw, device, hardware.choose_precision(config.model.precision, hw)
 
 
 def versions() -> dict[str, str]:

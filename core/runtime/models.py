@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..config import DEFAULT_MODEL
 from ..errors import ModelError
+from ..run_config import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 

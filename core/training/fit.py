@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import atomic
 from ..data.validation import Prepared
@@ -24,12 +24,15 @@ from . import trainer
 from .losses import loss_curves, overfitting
 from .tuned import for_generation, load_tuned, save_tuned
 
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
+
 
 @dataclass(frozen=True)
 class Fit:
     """What every fine-tune of one run shares; a sweep trial replaces `config` with its own."""
 
-    config: dict[str, Any]
+    config: RunConfig
     tokenizer: Any
     precision: str
     device: str
@@ -93,7 +96,7 @@ class Fit:
             train,
             val,
             self.config,
-            models.resolve(self.config["model"]["name"]),  # cached: no second conversion or probe
+            models.resolve(self.config.model.name),  # cached: no second conversion or probe
             run.checkpoints(name),
             self.precision,
             self.quiet,
@@ -131,7 +134,7 @@ def per_group(
         name, test_idx = run.group_tuned(field_name, value), pick("test")
 
         def train(name: str = name) -> Any:
-            model = models.load_model(prepared.config["model"]["name"]).to(fit.device)
+            model = models.load_model(prepared.config.model.name).to(fit.device)
             train_rows = [prepared.examples["train"][i] for i in pick("train")]
             val_rows = [prepared.examples["val"][i] for i in pick("val")]
             return fit.tuned_model(model, train_rows, val_rows, run, name)[0]

@@ -14,11 +14,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plugins.scenario import Example
 from ..runtime import hardware, interrupt
 from .completion_loss import trainer_class
+
+if TYPE_CHECKING:
+    from ..run_config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +52,22 @@ def to_records(examples: list[Example]) -> list[dict[str, Any]]:
     ]
 
 
-def learning_rate(config: dict[str, Any]) -> float:
-    train = config["train"]
-    return train["lr"] if train["lr"] is not None else METHOD_LR[train["method"]]
+def learning_rate(config: RunConfig) -> float:
+    train = config.train
+    return train.lr if train.lr is not None else METHOD_LR[train.method]
 
 
-def build_peft_config(config: dict[str, Any], model_source: str, model: Any = None) -> Any:
+def build_peft_config(config: RunConfig, model_source: str, model: Any = None) -> Any:
     """PEFT config for the chosen method (None for full fine-tuning). `train.lora_layers` needs the
     model: PEFT takes layer indices only with module names, so 'all-linear' becomes the names of the
     model's linear layers (its output head aside)."""
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType
 
-    train = config["train"]
-    if train["method"] == "lora":
-        targets, upper = train["lora_targets"], None
+    train = config.train
+    if train.method == "lora":
+        targets, upper = train.lora_targets, None
         layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-        top = train["lora_layers"]
+        top = train.lora_layers
         if isinstance(top, float) and layers:
             top = max(1, round(top * layers))
         if top and layers and top < layers:
@@ -72,17 +75,17 @@ def build_peft_config(config: dict[str, Any], model_source: str, model: Any = No
             if targets == "all-linear":
                 targets = _linear_names(model)
         return LoraConfig(
-            r=train["lora_r"],
-            lora_alpha=train["lora_alpha"],
-            lora_dropout=train["lora_dropout"],
+            r=train.lora_r,
+            lora_alpha=train.lora_alpha,
+            lora_dropout=train.lora_dropout,
             target_modules=targets,
             layers_to_transform=upper,
             task_type=TaskType.CAUSAL_LM,
         )
-    if train["method"] == "prompt-tuning":
+    if train.method == "prompt-tuning":
         return PromptTuningConfig(
             task_type=TaskType.CAUSAL_LM,
-            num_virtual_tokens=train["prompt_tokens"],
+            num_virtual_tokens=train.prompt_tokens,
             prompt_tuning_init=PromptTuningInit.TEXT,
             prompt_tuning_init_text=PROMPT_TUNING_INIT,
             tokenizer_name_or_path=model_source,
@@ -98,7 +101,7 @@ def _linear_names(model: Any) -> list[str]:
 
 
 def build_sft_config(
-    config: dict[str, Any],
+    config: RunConfig,
     output_dir: Path,
     precision: str,
     n_train: int,
@@ -108,34 +111,34 @@ def build_sft_config(
 ) -> Any:
     from trl import SFTConfig
 
-    train, data = config["train"], config["data"]
-    steps_per_epoch = math.ceil(n_train / (train["batch_size"] * train["grad_accum"]))
-    total_steps = train["max_steps"] or max(1, math.ceil(steps_per_epoch * train["epochs"]))
-    eval_every = train["eval_steps"] or max(1, math.ceil(total_steps / 4))
+    train, data = config.train, config.data
+    steps_per_epoch = math.ceil(n_train / (train.batch_size * train.grad_accum))
+    total_steps = train.max_steps or max(1, math.ceil(steps_per_epoch * train.epochs))
+    eval_every = train.eval_steps or max(1, math.ceil(total_steps / 4))
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing (old name deprecated)
     fields = SFTConfig.__dataclass_fields__
     checkpointing = (
         "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
     )
     return SFTConfig(
-        **{checkpointing: train["gradient_checkpointing"]},
+        **{checkpointing: train.gradient_checkpointing},
         output_dir=str(output_dir),
-        num_train_epochs=float(train["epochs"]),
-        max_steps=train["max_steps"] or -1,
+        num_train_epochs=float(train.epochs),
+        max_steps=train.max_steps or -1,
         learning_rate=learning_rate(config),
         lr_scheduler_type="cosine",
-        warmup_steps=train["warmup_ratio"],
-        weight_decay=train["weight_decay"],
-        per_device_train_batch_size=train["batch_size"],
-        per_device_eval_batch_size=train["batch_size"],
-        gradient_accumulation_steps=train["grad_accum"],
+        warmup_steps=train.warmup_ratio,
+        weight_decay=train.weight_decay,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.batch_size,
+        gradient_accumulation_steps=train.grad_accum,
         # transformers refuses bf16 on CPU unless told the CPU is the device
         use_cpu=device.split(":")[0] == "cpu",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        max_length=data["max_length"],
-        packing=train["packing"],
-        train_sampling_strategy="group_by_length" if train["group_by_length"] else "random",
+        max_length=data.max_length,
+        packing=train.packing,
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_every,
         logging_steps=1,
@@ -146,8 +149,8 @@ def build_sft_config(
         metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False,
         save_only_model=False,
-        seed=config["run"]["seed"],
-        data_seed=config["run"]["seed"],
+        seed=config.run.seed,
+        data_seed=config.run.seed,
         report_to="none",
         disable_tqdm=quiet,
         include_num_input_tokens_seen="non_padding",
@@ -156,9 +159,7 @@ def build_sft_config(
     )
 
 
-def store_frozen_weights_in_compute_dtype(
-    model: Any, config: dict[str, Any], precision: str, device: str
-) -> None:
+def store_frozen_weights_in_compute_dtype(model: Any, config: RunConfig, precision: str, device: str) -> None:
     """On CPU, keep the linear layers' weights in bf16/fp16 when training leaves them frozen (LoRA,
     prompt tuning).
 
@@ -171,7 +172,7 @@ def store_frozen_weights_in_compute_dtype(
     import torch
 
     dtype = hardware.half_dtype(precision)
-    if dtype is None or config["train"]["method"] == "full" or device.split(":")[0] != "cpu":
+    if dtype is None or config.train.method == "full" or device.split(":")[0] != "cpu":
         return
     output = model.get_output_embeddings()
     for module in model.modules():
@@ -179,7 +180,7 @@ def store_frozen_weights_in_compute_dtype(
             module.to(dtype)
 
 
-def _validation_callbacks(config: dict[str, Any], has_eval: bool) -> list[Any]:
+def _validation_callbacks(config: RunConfig, has_eval: bool) -> list[Any]:
     """Stop at the next step after a Ctrl-C (see interrupt.py); with validation rows, also evaluate
     and save at the last step (so the final weights compete for 'best') and stop when validation
     loss has not improved for `early_stopping_patience` evaluations."""
@@ -198,7 +199,7 @@ def _validation_callbacks(config: dict[str, Any], has_eval: bool) -> list[Any]:
 
     if not has_eval:
         return [StopOnInterrupt()]
-    patience = config["train"]["early_stopping_patience"]
+    patience = config.train.early_stopping_patience
     return [StopOnInterrupt(), EvaluateLastStep()] + (
         [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
     )
@@ -234,7 +235,7 @@ def train(
     tokenizer: Any,
     train_examples: list[Example],
     val_examples: list[Example],
-    config: dict[str, Any],
+    config: RunConfig,
     model_source: str,
     output_dir: Path,
     precision: str,
@@ -276,7 +277,7 @@ def train(
         seconds=seconds,
         steps=state.global_step,
         train_tokens=int(state.num_input_tokens_seen or 0),
-        method=config["train"]["method"],
+        method=config.train.method,
         trainable_params=trainable,
         total_params=total,
         row_digests=trainer.row_digests,
