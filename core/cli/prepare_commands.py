@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 
-from .. import atomic
-from ..data import csv_table, dataset, redaction
+from ..data import rows_file
 from ..data.importing import Importer, ImportOption, ImportResult
 from ..errors import ConfigError, RegistryError, ScenarioPackError, data_error
 from ..plugins.scenario import Scenario
@@ -21,7 +20,6 @@ from .flags import config_params, resolve_config, scenario_options
 from .scenario_commands import validate_and_summarise
 
 EXAMPLES_SHOWN = 3
-OUT_SUFFIXES = {".jsonl", ".ndjson", ".csv"}  # what --out can be written as and read back by validate
 # the validation flags that mean something here (no --data, --test or --limit)
 VALIDATION_FLAGS = {"--model", "--max-length", "--seed"}
 
@@ -37,7 +35,9 @@ def prepare_for(scenario: Scenario) -> click.Command:
         options = _options_for(importer, import_flags, kwargs)
         config = resolve_config(scenario, kwargs)
         source, out = kwargs["source"], kwargs["out"]
-        _check_out(out, [Path(v) for k, v in kwargs.items() if k != "out" and isinstance(v, str | Path)])
+        rows_file.check_out(
+            out, [Path(v) for k, v in kwargs.items() if k != "out" and isinstance(v, str | Path)]
+        )
         result = importer.read(source, {**config.scenario, **options})
         _print_import(result, source, importer.kind)
         if not result.rows:
@@ -51,22 +51,13 @@ def prepare_for(scenario: Scenario) -> click.Command:
                 f"no row could be imported with --from {importer.kind}: {found}",
                 f"Nothing was written to {out}. Fix the source or the options and run prepare again.",
             )
-        if config.data.redact:  # the rows file is shared and kept: private values never reach it
-            fields = tuple(  # text fields always; a nested one (a thread's history) when rows hold it
-                f.name
-                for f in scenario.fields
-                if f.free_text and (f.type is str or any(f.name in row for row in result.rows))
-            )
-            counts = redaction.redact_rows(result.rows, fields)
+        if config.data.redact:
+            fields, counts = rows_file.redact(scenario, result.rows)
             found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none found"
             click.echo(f"redacted before writing ({', '.join(fields)}): {found}; --no-redact keeps them raw")
-        earlier = dataset.read_rows(out, scenario) if kwargs["append"] and out.exists() else []
-        if out.suffix.lower() == ".csv":
-            csv_table.write_csv(out, earlier + result.rows)
-        else:
-            atomic.write_jsonl(out, earlier + result.rows)
-        added = f" ({len(earlier)} already there, {len(result.rows)} imported)" if earlier else ""
-        click.echo(f"wrote {len(earlier) + len(result.rows)} rows to {out}{added}; validating them:")
+        before = rows_file.write(out, scenario, result.rows, kwargs["append"])
+        added = f" ({before} already there, {len(result.rows)} imported)" if before else ""
+        click.echo(f"wrote {before + len(result.rows)} rows to {out}{added}; validating them:")
         try:
             # the rows were redacted just above: a second pass would find nothing and cost as much
             checked = config.with_values({"data.redact": False})
@@ -107,24 +98,6 @@ def prepare_for(scenario: Scenario) -> click.Command:
         params=params,
         help=f"Import SOURCE into {scenario.name} rows, write them to --out and validate them.",
     )
-
-
-def _check_out(out: Path, inputs: list[Path]) -> None:
-    """Before any work: a format validate reads back, and never one of the command's own inputs."""
-    if out.suffix.lower() not in OUT_SUFFIXES:
-        raise ConfigError(
-            f"--out {out}: prepare writes JSON Lines (.jsonl) or CSV (.csv), not "
-            f"'{out.suffix or 'a file without extension'}'. Name it {out.stem or 'rows'}.jsonl or "
-            f"{out.stem or 'rows'}.csv."
-        )
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder. Give the rows file to write, e.g. {out / 'rows.jsonl'}.")
-    for given in inputs:
-        if out.exists() and given.exists() and out.samefile(given):
-            raise ConfigError(
-                f"--out {out} is also an input of this command ({given}); writing would replace it. "
-                "Choose another --out file."
-            )
 
 
 def _import_flags(scenario: Scenario) -> dict[str, tuple[click.Option, dict[str, ImportOption]]]:
