@@ -15,6 +15,8 @@ from typing import Any
 import click
 
 from .. import config as config_mod
+from ..data import hub
+from ..errors import ConfigError
 from ..plugins.scenario import Scenario
 
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
@@ -66,6 +68,8 @@ def overrides(
         layer.setdefault("eval", {})["baseline"] = flags["baseline"]
     if flags.get("redact") is not None:
         layer.setdefault("data", {})["redact"] = flags["redact"]
+    if flags.get("maps"):
+        layer.setdefault("data", {})["map"] = list(flags["maps"])
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
 
 
@@ -85,11 +89,40 @@ def scenario_options(scenario: Scenario) -> list[click.Option]:
     return options
 
 
+class DataSource(click.ParamType):
+    """A rows file, or a Hub dataset as hf:ORG/NAME[:CONFIG][@SPLIT] (a wrong hf: name fails here)."""
+
+    name = "FILE|hf:ORG/NAME"
+
+    def __init__(self, default_split: str):
+        self.default_split = default_split
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path | hub.HubData):
+            return value
+        try:
+            return hub.parse(value, self.default_split) or Path(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def data_params(include: Callable[[str], bool]) -> list[click.Parameter]:
     data: list[click.Parameter] = [
-        click.Option(["--data"], type=click.Path(path_type=Path), required=True, help="training rows"),
         click.Option(
-            ["--test"], type=click.Path(path_type=Path), help="held-out rows (default: split from --data)"
+            ["--data"],
+            type=DataSource("train"),
+            required=True,
+            help="training rows: a .jsonl, .csv or .parquet file, or hf:ORG/NAME[:CONFIG][@SPLIT]",
+        ),
+        click.Option(
+            ["--test"],
+            type=DataSource("test"),
+            help="held-out rows, a file or hf:ORG/NAME[:CONFIG][@SPLIT] (default: split from --data)",
+        ),
+        click.Option(
+            ["--map", "maps"],
+            multiple=True,
+            help="field=column: read a Hub dataset's column as this field (repeatable)",
         ),
     ]
     return data + config_params(include)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +12,9 @@ from ..errors import RegistryError
 from ..plugins import registry
 from ..plugins.scenario import Scenario
 from .flags import VALIDATE_FLAGS, data_params, notify, progress_bar, resolve_config, scenario_options
+
+if TYPE_CHECKING:
+    from ..data.dataset import Source
 
 
 @click.command("list")
@@ -59,7 +61,7 @@ class ScenarioGroup(click.Group):
 
 
 def validate_and_summarise(
-    scenario: Scenario, config: dict[str, Any], data: Path, test: Path | None, quiet: bool
+    scenario: Scenario, config: dict[str, Any], data: Source, test: Source | None, quiet: bool
 ) -> None:
     """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows."""
     from ..data.validation import measure_tokens, prepare

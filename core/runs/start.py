@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.dataset import Source
 from ..data.similarity import Progress, silent
 from ..data.validation import Prepared, measure_tokens, prepare
 from ..errors import ConfigError
@@ -25,12 +26,12 @@ MIX = "mix"  # a mix's default folder: reports/mix/<run-id>
 
 @dataclass(frozen=True)
 class Request:
-    """One scenario of a run: its resolved config and its data files."""
+    """One scenario of a run: its resolved config and its data (files or Hub datasets)."""
 
     scenario: Scenario
     config: dict[str, Any]
-    data: Path
-    test: Path | None
+    data: Source
+    test: Source | None
 
 
 @dataclass(frozen=True)
