@@ -41,6 +41,12 @@ CORE_SCHEMA: dict[str, dict[str, Key]] = {
             "compute precision; auto uses bf16 only where the hardware has it",
             ("auto", "fp32", "bf16", "fp16"),
         ),
+        "chat_template": Key(
+            (str, type(None)),
+            None,
+            "Jinja chat template file for a base model without one (null: the model's own); saved with "
+            "the adapter",
+        ),
     },
     "data": {
         "test_size": Key((float, int), 0.2, "held-out share (or count) when no --test file is given"),

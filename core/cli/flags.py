@@ -22,6 +22,7 @@ from ..plugins.scenario import Scenario
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     # (flag, config section.key, type, help)
     ("--model", "model.name", str, "default name, Hugging Face id, or local checkpoint path"),
+    ("--chat-template", "model.chat_template", str, "Jinja chat template file for a base model without one"),
     ("--precision", "model.precision", click.Choice(["auto", "fp32", "bf16", "fp16"]), "compute precision"),
     ("--method", "train.method", click.Choice(["lora", "full", "prompt-tuning"]), "fine-tuning method"),
     ("--epochs", "train.epochs", float, "passes over the training rows"),
@@ -40,7 +41,7 @@ COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     ("--seed", "run.seed", int, "seed for split, training and bootstrap"),
     ("--output", "run.output", str, "run folder (default reports/<scenario>/<run-id>)"),
 ]
-VALIDATE_FLAGS = {"--model", "--max-length", "--limit", "--seed"}
+VALIDATE_FLAGS = {"--model", "--chat-template", "--max-length", "--limit", "--seed"}
 
 
 def overrides(

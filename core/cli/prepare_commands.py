@@ -23,7 +23,7 @@ from .scenario_commands import validate_and_summarise
 EXAMPLES_SHOWN = 3
 OUT_SUFFIXES = {".jsonl", ".ndjson", ".csv"}  # what --out can be written as and read back by validate
 # the validation flags that mean something here (no --data, --test or --limit)
-VALIDATION_FLAGS = {"--model", "--max-length", "--seed"}
+VALIDATION_FLAGS = {"--model", "--chat-template", "--max-length", "--seed"}
 
 
 def prepare_for(scenario: Scenario) -> click.Command:

@@ -73,7 +73,10 @@ def start_run(
 
 
 def load_tokenizer(config: dict[str, Any], note: Callable[[str], None]) -> Any:
-    """The base model's tokenizer; the default model's one-time conversion is announced first."""
-    if models.needs_conversion(config["model"]["name"]):
+    """The base model's tokenizer, with the --chat-template file's template when one is given (the
+    adapter saves it, so chat, generate and export use it too); the default model's one-time
+    conversion is announced first."""
+    name, template = config["model"]["name"], config["model"]["chat_template"]
+    if models.needs_conversion(name):
         note("preparing the default model: converting its GGUF file to a local checkpoint (once, ~20 s)")
-    return models.load_tokenizer(config["model"]["name"])
+    return models.load_tokenizer(name, Path(template) if template else None)
