@@ -1,5 +1,5 @@
 """The flags `run`, `sweep`, `validate`, `inspect`, `prepare` and `run-mix` share, and how they
-become a config layer; progress bars for the stages that grow with the rows.
+become a config layer; progress bars for the stages that grow with the rows; --json output.
 
 Each scenario's own settings (its `scenario:` defaults) become flags of its sub-command, so
 `scenario run support --docs DIR` works without core knowing what docs are.
@@ -8,7 +8,10 @@ Each scenario's own settings (its `scenario:` defaults) become flags of its sub-
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +19,18 @@ import click
 
 from .. import config as config_mod
 from ..data import hub
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError, ScenarioPackError
 from ..plugins.scenario import Scenario
 
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     # (flag, config section.key, type, help)
     ("--model", "model.name", str, "default name, Hugging Face id, or local checkpoint path"),
-    ("--chat-template", "model.chat_template", str, "Jinja chat template file for a base model without one"),
+    (
+        "--chat-template",
+        "model.chat_template",
+        click.Path(dir_okay=False),
+        "Jinja chat template file (base models)",
+    ),
     ("--precision", "model.precision", click.Choice(["auto", "fp32", "bf16", "fp16"]), "compute precision"),
     ("--method", "train.method", click.Choice(["lora", "full", "prompt-tuning"]), "fine-tuning method"),
     ("--epochs", "train.epochs", float, "passes over the training rows"),
@@ -188,3 +196,44 @@ OVERWRITE = click.Option(
 def notify(quiet: bool) -> Callable[[str], None]:
     """Where a stage's word to a waiting user goes: the terminal, or nowhere with --quiet."""
     return (lambda _: None) if quiet else click.echo
+
+
+JSON = click.Option(
+    ["--json", "as_json"],
+    is_flag=True,
+    help="print one JSON summary on stdout (for CI and scripts); all other output goes to stderr",
+)
+
+
+@contextlib.contextmanager
+def json_summary(enabled: bool) -> Iterator[dict[str, Any]]:
+    """With --json, the command fills the dict yielded here, printed as one JSON object on stdout,
+    while everything else it prints (ours, the trainer's logs, libraries') goes to stderr.
+
+    A failure the user can fix prints one too, with its errors (file, line, field) under "errors",
+    before the CLI's one-line message on stderr; so does a command's own exit code (a failed gate).
+    """
+    summary: dict[str, Any] = {}
+    if not enabled:
+        yield summary
+        return
+    stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield summary
+    except ScenarioPackError as exc:
+        issues = [asdict(issue) for issue in exc.issues] if isinstance(exc, DataError) else []
+        summary["errors"] = issues or [
+            dict.fromkeys(("file", "line", "field", "fix")) | {"message": str(exc)}
+        ]
+        summary["error_count"] = exc.total if isinstance(exc, DataError) else 1
+        _print_json(summary, stdout)
+        raise
+    except SystemExit:
+        _print_json(summary, stdout)
+        raise
+    _print_json(summary, stdout)
+
+
+def _print_json(summary: dict[str, Any], stdout: Any) -> None:
+    click.echo(json.dumps(summary, ensure_ascii=False, default=str), file=stdout)
