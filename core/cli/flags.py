@@ -29,7 +29,7 @@ COMMON_FLAGS: list[tuple[str, str, type, str]] = [
         "--chat-template",
         "model.chat_template",
         click.Path(dir_okay=False),
-        "Jinja chat template file (base models)",
+        "Jinja chat template file for a base model without one (saved with the adapter)",
     ),
     ("--precision", "model.precision", click.Choice(["auto", "fp32", "bf16", "fp16"]), "compute precision"),
     ("--method", "train.method", click.Choice(["lora", "full", "prompt-tuning"]), "fine-tuning method"),
