@@ -114,6 +114,12 @@ class DataSource(click.ParamType):
         except ConfigError as exc:
             self.fail(str(exc), param, ctx)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """Complete file names, as click.Path did before hf: names."""
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="file")]
+
 
 def data_params(include: Callable[[str], bool]) -> list[click.Parameter]:
     data: list[click.Parameter] = [
