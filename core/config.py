@@ -184,6 +184,8 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
         errors.append(f"data.max_length={data['max_length']}: too small to hold a prompt and an answer.")
     if data["limit"] is not None and data["limit"] <= 0:
         errors.append(f"data.limit={data['limit']}: must be positive.")
+    if not all(isinstance(item, str) and "=" in item for item in data["map"]):
+        errors.append(f"data.map={data['map']}: give a list of field=column texts, e.g. [ticket=text].")
     try:
         Baseline.parse(config["eval"]["baseline"])
     except ConfigError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import types
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
 
@@ -27,7 +27,10 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 
 def key(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
     """A typed section field; its help and choices feed validation and `scenario config`."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, list):  # a fresh list per config
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class ModelConfig:
         "auto",
         "compute precision; auto uses bf16 only where the hardware has it",
         ("auto", "fp32", "bf16", "fp16"),
+    )
+    chat_template: str | None = key(
+        None,
+        "Jinja chat template file for a base model without one (null: the model's own); saved with "
+        "the adapter",
     )
 
 
@@ -50,6 +58,7 @@ class DataConfig:
     allow_leakage: bool = key(
         False, "measure even when test rows (near-)duplicate training rows (see quality.py)"
     )
+    map: list = key([], "field=column renames of a Hub dataset's columns (--data hf:ORG/NAME)")
 
 
 @dataclass(frozen=True)
@@ -175,10 +184,14 @@ def _types(hint: Any) -> tuple[type, ...]:
     return tuple(get_origin(t) or t for t in options)
 
 
+def _default(f: Any) -> Any:
+    return f.default_factory() if f.default is MISSING else f.default
+
+
 def _schema(section: type) -> dict[str, Key]:
     hints = get_type_hints(section)
     return {
-        f.name: Key(_types(hints[f.name]), f.default, f.metadata["help"], f.metadata["choices"])
+        f.name: Key(_types(hints[f.name]), _default(f), f.metadata["help"], f.metadata["choices"])
         for f in fields(section)
     }
 

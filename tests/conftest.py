@@ -105,3 +105,31 @@ def support_dir(tmp_path: Path, support_rows: list[dict]) -> Path:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def cache_hub_dataset(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, repo: str, rows: list[dict], features: Any = None
+) -> Path:
+    """A datasets cache in `folder` holding `repo` (its train split) as datasets leaves it after one
+    load from the Hub; datasets is pointed at it and kept offline."""
+    import datasets
+    from datasets.packaged_modules.json.json import Json
+
+    org, name = repo.split("/")
+    source = write_jsonl(folder / f"{name}.jsonl", rows)
+    cache = folder / "datasets"
+    builder = Json(
+        cache_dir=str(cache),
+        dataset_name=name,
+        config_name="default",
+        data_files={"train": str(source)},
+        features=features,
+        hash="0" * 16,
+    )
+    builder.download_and_prepare()
+    # where a Hub download of org/name lands: <cache>/org___name/default/<version>/<hash>
+    (cache / name).rename(cache / f"{org}___{name}")
+    next((cache / f"{org}___{name}").glob("default-*")).rename(cache / f"{org}___{name}" / "default")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    return cache

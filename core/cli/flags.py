@@ -1,5 +1,5 @@
 """The flags `run`, `sweep`, `validate`, `inspect`, `prepare` and `run-mix` share, and how they
-become a config layer; progress bars for the stages that grow with the rows.
+become a config layer; progress bars for the stages that grow with the rows; --json output.
 
 Each scenario's own settings (its `scenario:` defaults) become flags of its sub-command, so
 `scenario run support --docs DIR` works without core knowing what docs are.
@@ -8,13 +8,18 @@ Each scenario's own settings (its `scenario:` defaults) become flags of its sub-
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import config as config_mod
+from ..data import hub
+from ..errors import ConfigError, DataError, ScenarioPackError
 from ..plugins.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -23,6 +28,12 @@ if TYPE_CHECKING:
 COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     # (flag, config section.key, type, help)
     ("--model", "model.name", str, "default name, Hugging Face id, or local checkpoint path"),
+    (
+        "--chat-template",
+        "model.chat_template",
+        click.Path(dir_okay=False),
+        "Jinja chat template file for a base model without one (saved with the adapter)",
+    ),
     ("--precision", "model.precision", click.Choice(["auto", "fp32", "bf16", "fp16"]), "compute precision"),
     ("--method", "train.method", click.Choice(["lora", "full", "prompt-tuning"]), "fine-tuning method"),
     ("--epochs", "train.epochs", float, "passes over the training rows"),
@@ -41,7 +52,7 @@ COMMON_FLAGS: list[tuple[str, str, type, str]] = [
     ("--seed", "run.seed", int, "seed for split, training and bootstrap"),
     ("--output", "run.output", str, "run folder (default reports/<scenario>/<run-id>)"),
 ]
-VALIDATE_FLAGS = {"--model", "--max-length", "--limit", "--seed"}
+VALIDATE_FLAGS = {"--model", "--chat-template", "--max-length", "--limit", "--seed"}
 
 
 def overrides(
@@ -69,6 +80,8 @@ def overrides(
         layer.setdefault("eval", {})["baseline"] = flags["baseline"]
     if flags.get("redact") is not None:
         layer.setdefault("data", {})["redact"] = flags["redact"]
+    if flags.get("maps"):
+        layer.setdefault("data", {})["map"] = list(flags["maps"])
     return [("command line", layer), ("--set", config_mod.parse_set(set_items))]
 
 
@@ -88,11 +101,46 @@ def scenario_options(scenario: Scenario) -> list[click.Option]:
     return options
 
 
+class DataSource(click.ParamType):
+    """A rows file, or a Hub dataset as hf:ORG/NAME[:CONFIG][@SPLIT] (a wrong hf: name fails here)."""
+
+    name = "FILE|hf:ORG/NAME"
+
+    def __init__(self, default_split: str):
+        self.default_split = default_split
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path | hub.HubData):
+            return value
+        try:
+            return hub.parse(value, self.default_split) or Path(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """Complete file names, as click.Path did before hf: names."""
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="file")]
+
+
 def data_params(include: Callable[[str], bool]) -> list[click.Parameter]:
     data: list[click.Parameter] = [
-        click.Option(["--data"], type=click.Path(path_type=Path), required=True, help="training rows"),
         click.Option(
-            ["--test"], type=click.Path(path_type=Path), help="held-out rows (default: split from --data)"
+            ["--data"],
+            type=DataSource("train"),
+            required=True,
+            help="training rows: a .jsonl, .csv or .parquet file, or hf:ORG/NAME[:CONFIG][@SPLIT]",
+        ),
+        click.Option(
+            ["--test"],
+            type=DataSource("test"),
+            help="held-out rows, a file or hf:ORG/NAME[:CONFIG][@SPLIT] (default: split from --data)",
+        ),
+        click.Option(
+            ["--map", "maps"],
+            multiple=True,
+            help="field=column: read a Hub dataset's column as this field (repeatable)",
         ),
     ]
     return data + config_params(include)
@@ -157,3 +205,44 @@ OVERWRITE = click.Option(
 def notify(quiet: bool) -> Callable[[str], None]:
     """Where a stage's word to a waiting user goes: the terminal, or nowhere with --quiet."""
     return (lambda _: None) if quiet else click.echo
+
+
+JSON = click.Option(
+    ["--json", "as_json"],
+    is_flag=True,
+    help="print one JSON summary on stdout (for CI and scripts); all other output goes to stderr",
+)
+
+
+@contextlib.contextmanager
+def json_summary(enabled: bool) -> Iterator[dict[str, Any]]:
+    """With --json, the command fills the dict yielded here, printed as one JSON object on stdout,
+    while everything else it prints (ours, the trainer's logs, libraries') goes to stderr.
+
+    A failure the user can fix prints one too, with its errors (file, line, field) under "errors",
+    before the CLI's one-line message on stderr; so does a command's own exit code (a failed gate).
+    """
+    summary: dict[str, Any] = {}
+    if not enabled:
+        yield summary
+        return
+    stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield summary
+    except ScenarioPackError as exc:
+        issues = [asdict(issue) for issue in exc.issues] if isinstance(exc, DataError) else []
+        summary["errors"] = issues or [
+            dict.fromkeys(("file", "line", "field", "fix")) | {"message": str(exc)}
+        ]
+        summary["error_count"] = exc.total if isinstance(exc, DataError) else 1
+        _print_json(summary, stdout)
+        raise
+    except SystemExit:
+        _print_json(summary, stdout)
+        raise
+    _print_json(summary, stdout)
+
+
+def _print_json(summary: dict[str, Any], stdout: Any) -> None:
+    click.echo(json.dumps(summary, ensure_ascii=False, default=str), file=stdout)

@@ -21,7 +21,7 @@ from .scenario_commands import validate_and_summarise
 
 EXAMPLES_SHOWN = 3
 # the validation flags that mean something here (no --data, --test or --limit)
-VALIDATION_FLAGS = {"--model", "--max-length", "--seed"}
+VALIDATION_FLAGS = {"--model", "--chat-template", "--max-length", "--seed"}
 
 
 def prepare_for(scenario: Scenario) -> click.Command:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,9 +11,19 @@ import click
 from ..errors import RegistryError
 from ..plugins import registry
 from ..plugins.scenario import Scenario
-from .flags import VALIDATE_FLAGS, data_params, notify, progress_bar, resolve_config, scenario_options
+from .flags import (
+    JSON,
+    VALIDATE_FLAGS,
+    data_params,
+    json_summary,
+    notify,
+    progress_bar,
+    resolve_config,
+    scenario_options,
+)
 
 if TYPE_CHECKING:
+    from ..data.dataset import Source
     from ..run_config import RunConfig
 
 
@@ -62,9 +71,11 @@ class ScenarioGroup(click.Group):
 
 
 def validate_and_summarise(
-    scenario: Scenario, config: RunConfig, data: Path, test: Path | None, quiet: bool
-) -> None:
-    """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows."""
+    scenario: Scenario, config: RunConfig, data: Source, test: Source | None, quiet: bool
+) -> dict[str, Any]:
+    """The validation stage and its printed summary: `validate`, and `prepare` once it has written rows.
+
+    Returns what it printed, for --json."""
     from ..data.validation import measure_tokens, prepare
     from ..runs.start import load_tokenizer
 
@@ -77,14 +88,15 @@ def validate_and_summarise(
         f"split: {len(prepared.train)} train, {len(prepared.val)} validation, {len(prepared.test)} test"
         f"{f' (test stratified by {scenario.label_field})' if prepared.stratified else ''}"
     )
+    labels = {}
     if scenario.label_field:
         counts = Counter(r[scenario.label_field] for r in prepared.train_set.rows)
         click.echo(f"{scenario.label_field}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
-    t = stats["token_lengths"]
+        labels = {scenario.label_field: dict(counts.most_common())}
+    t, max_length = stats["token_lengths"], config.data.max_length
     click.echo(
         f"tokens per example ({config.model.name}): min {t['min']}, median {t['median']}, "
-        f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length "
-        f"{config.data.max_length}"
+        f"p95 {t['p95']}, max {t['max']}; {stats['truncated']} would be truncated at max_length {max_length}"
     )
     if prepared.redacted:
         click.echo("redacted: " + ", ".join(f"{n} {kind}" for kind, n in prepared.redacted.items()))
@@ -92,6 +104,25 @@ def validate_and_summarise(
         click.echo(f"warning: {warning}")
     for note in prepared.notes:
         click.echo(f"note: {note}")
+    return {
+        "rows": {
+            "valid": len(prepared.train_set.rows),
+            "train": len(prepared.train),
+            "validation": len(prepared.val),
+            "test": len(prepared.test),
+        },
+        "stratified_by": scenario.label_field if prepared.stratified else None,
+        "labels": labels,
+        "tokens": {
+            "model": config.model.name,
+            **t,
+            "max_length": max_length,
+            "truncated": stats["truncated"],
+        },
+        "redacted": prepared.redacted,
+        "warnings": prepared.warnings,
+        "notes": prepared.notes,
+    }
 
 
 def echo_read_as(prepared: Any) -> None:
@@ -103,35 +134,61 @@ def echo_read_as(prepared: Any) -> None:
 
 def validate_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        config = resolve_config(scenario, kwargs)
-        validate_and_summarise(scenario, config, kwargs["data"], kwargs.get("test"), kwargs["quiet"])
+        data, test = kwargs["data"], kwargs.get("test")
+        with json_summary(kwargs["as_json"]) as summary:
+            summary.update(_sources(scenario, data, test), valid=False)
+            config = resolve_config(scenario, kwargs)
+            summary.update(validate_and_summarise(scenario, config, data, test, kwargs["quiet"]))
+            summary.update(valid=True, errors=[])
 
-    params = data_params(lambda flag: flag in VALIDATE_FLAGS) + scenario_options(scenario)
+    params = data_params(lambda flag: flag in VALIDATE_FLAGS) + scenario_options(scenario) + [JSON]
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
 
 
 def inspect_for(scenario: Scenario) -> click.Command:
     def callback(**kwargs: Any) -> None:
-        from ..data.validation import measure_tokens, prepare
-        from ..runs.start import load_tokenizer
+        data, test = kwargs["data"], kwargs.get("test")
+        with json_summary(kwargs["as_json"]) as summary:
+            summary.update(_sources(scenario, data, test))
+            config = resolve_config(scenario, kwargs)
+            summary.update(inspect_and_summarise(scenario, config, data, test, kwargs["quiet"]), errors=[])
+            if summary["counts"]["error"]:
+                raise SystemExit(1)
 
-        # inspect reports leakage; it does not refuse it
-        config = resolve_config(scenario, kwargs).with_values({"data.allow_leakage": True})
-        with progress_bar(kwargs["quiet"]) as bars:
-            prepared = prepare(scenario, config, kwargs["data"], kwargs.get("test"), bars)
-            measure_tokens(prepared, load_tokenizer(config, notify(kwargs["quiet"])), bars)
-        click.echo(
-            f"{kwargs['data']}: {len(prepared.train) + len(prepared.val)} training and "
-            f"{len(prepared.test)} test rows for scenario '{scenario.name}'"
-        )
-        for finding in prepared.findings:
-            click.echo(f"[{finding.severity}] {finding.check}: {finding.message}")
-            if finding.fix and finding.severity != "info":
-                click.echo(f"    fix: {finding.fix}")
-        counts = Counter(f.severity for f in prepared.findings)
-        click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes")
-        if counts["error"]:
-            raise SystemExit(1)
-
-    params = data_params(lambda flag: flag in VALIDATE_FLAGS) + scenario_options(scenario)
+    params = data_params(lambda flag: flag in VALIDATE_FLAGS) + scenario_options(scenario) + [JSON]
     return click.Command(scenario.name, callback=callback, params=params, help=scenario.description)
+
+
+def inspect_and_summarise(
+    scenario: Scenario, config: RunConfig, data: Source, test: Source | None, quiet: bool
+) -> dict[str, Any]:
+    """The data-quality findings, printed with their fixes; returns what it printed, for --json."""
+    from ..data.validation import measure_tokens, prepare
+    from ..runs.start import load_tokenizer
+
+    config = config.with_values(
+        {"data.allow_leakage": True}
+    )  # inspect reports leakage; it does not refuse it
+    with progress_bar(quiet) as bars:
+        prepared = prepare(scenario, config, data, test, bars)
+        measure_tokens(prepared, load_tokenizer(config, notify(quiet)), bars)
+    training = len(prepared.train) + len(prepared.val)
+    click.echo(
+        f"{data}: {training} training and {len(prepared.test)} test rows for scenario '{scenario.name}'"
+    )
+    for finding in prepared.findings:
+        click.echo(f"[{finding.severity}] {finding.check}: {finding.message}")
+        if finding.fix and finding.severity != "info":
+            click.echo(f"    fix: {finding.fix}")
+    counts = Counter(f.severity for f in prepared.findings)
+    click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes")
+    return {
+        "rows": {"training": training, "test": len(prepared.test)},
+        "counts": {severity: counts[severity] for severity in ("error", "warning", "info")},
+        "findings": [finding.as_dict() for finding in prepared.findings],
+    }
+
+
+def _sources(scenario: Scenario, data: Source, test: Source | None) -> dict[str, Any]:
+    """What a --json summary was about: the scenario and the data it was given."""
+    return {"scenario": scenario.name, "data": str(data), "test": str(test) if test else None}

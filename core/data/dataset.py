@@ -1,10 +1,11 @@
-"""Loading and validation of a scenario's rows file.
+"""Loading and validation of a scenario's rows file or Hub dataset.
 
 JSON Lines through the project's one JSON Lines reader (core/data/jsonl.py), which names every bad
 line; CSV through its one CSV reader (core/data/csv_table.py), which `prepare --from csv` uses too;
-Parquet with pyarrow. Validation runs before any model is loaded and reports every problem at once
-(up to a cap), each naming the file, the line and the field. Rows keep their source line in `_line`
-so later stages (reports, leakage checks) can point back at the file.
+Parquet with pyarrow; a Hub dataset (`hf:ORG/NAME`) through datasets (core/data/hub.py). Validation
+runs before any model is loaded and reports every problem at once (up to a cap), each naming the
+file, the line and the field. Rows keep their source line (a Hub row: its position) in `_line` so
+later stages (reports, leakage checks) can point back at the source.
 """
 
 from __future__ import annotations
@@ -12,21 +13,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, DataIssue, data_error
+from ..errors import ConfigError, DataError, DataIssue, data_error
 from ..plugins.scenario import Scenario
-from . import csv_table, jsonl
+from . import csv_table, hub, jsonl
 
 FORMATS = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}
 TYPE_NAMES = {str: "text", int: "whole number", float: "number", bool: "true/false", list: "list"}
 
+Source = Path | hub.HubData  # what --data and --test name: a rows file or a split of a Hub dataset
+
 
 @dataclass
 class Dataset:
-    """Validated rows of one file, with where they came from."""
+    """Validated rows of one file or Hub dataset, with where they came from.
+
+    A Hub dataset's path is its hf: name: nothing lies beside it, so a scenario's side files (docs,
+    off-brand texts) are then given by flag.
+    """
 
     path: Path
     rows: list[dict[str, Any]]
@@ -96,7 +104,7 @@ def _read_parquet(path: Path, scenario: Scenario) -> tuple[list[dict[str, Any]],
 
 
 def _require_fields(
-    path: Path, scenario: Scenario, found: list[str], line: int | None, read_as: str | None
+    path: Source, scenario: Scenario, found: list[str], line: int | None, read_as: str | None
 ) -> None:
     """A required field no row has is one problem, not one per row, and its fix is usually a mapping."""
     missing = [spec.name for spec in scenario.fields if spec.required and spec.name not in found]
@@ -113,7 +121,14 @@ def _require_fields(
     )
 
 
-def _mapping_fix(scenario: Scenario, path: Path, field: str) -> str:
+def _require_keys(source: Source, scenario: Scenario, rows: list[dict[str, Any]]) -> None:
+    """`_require_fields` for rows that are objects, each with its own keys."""
+    _require_fields(source, scenario, list(dict.fromkeys(k for row in rows for k in row)), None, None)
+
+
+def _mapping_fix(scenario: Scenario, path: Source, field: str) -> str:
+    if isinstance(path, hub.HubData):
+        return f"Name the column that holds it: --map {field}=COLUMN."
     kinds = [importer.kind for importer in scenario.importers]
     if "csv" in kinds:
         export = path if path.suffix.lower() == ".csv" else "YOUR_EXPORT.csv"
@@ -194,21 +209,41 @@ def _check_unique(rows: list[dict[str, Any]], scenario: Scenario, source: str) -
     return issues
 
 
-def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
-    """Read and validate one file against the scenario's schema; raise DataError listing every problem."""
-    path = Path(path)
-    _check_path(path)
-    raw = path.read_bytes()
+def load_sources(
+    data: Source, test: Source | None, scenario: Scenario, limit: int | None, maps: Sequence[str]
+) -> tuple[Dataset, Dataset | None]:
+    """The --data and --test rows. `maps` (--map field=column) rename a Hub dataset's columns; on a
+    local file they would do nothing, which is refused rather than ignored."""
+    if maps and not any(isinstance(source, hub.HubData) for source in (data, test)):
+        raise ConfigError(
+            f"--map {' '.join(maps)}: --map renames the columns of a Hub dataset (--data hf:ORG/NAME). For "
+            f"a local file, rename its columns, or import it with `scenario prepare {scenario.name} --from "
+            "csv FILE --map field=column --out rows.jsonl`."
+        )
+    return load(data, scenario, limit, maps), load(test, scenario, None, maps) if test else None
+
+
+def load(source: Source, scenario: Scenario, limit: int | None = None, maps: Sequence[str] = ()) -> Dataset:
+    """Read and validate one source against the scenario's schema; raise DataError listing every problem."""
     read_as = None
-    if FORMATS[path.suffix.lower()] == "json":
-        rows, line_numbers = jsonl.read_objects(path, raw)
-        _require_fields(path, scenario, list(dict.fromkeys(k for row in rows for k in row)), None, None)
+    if isinstance(source, hub.HubData):
+        rows, sha256 = hub.read(source, maps)
+        path, line_numbers = Path(str(source)), list(range(1, len(rows) + 1))
+        _require_keys(source, scenario, rows)
     else:
-        rows, line_numbers, read_as = _read_table(path, scenario)
+        path = Path(source)
+        _check_path(path)
+        raw = path.read_bytes()
+        sha256 = hashlib.sha256(raw).hexdigest()
+        if FORMATS[path.suffix.lower()] == "json":
+            rows, line_numbers = jsonl.read_objects(path, raw)
+            _require_keys(path, scenario, rows)
+        else:
+            rows, line_numbers, read_as = _read_table(path, scenario)
     if limit is not None:
         rows, line_numbers = rows[:limit], line_numbers[:limit]
     if not rows:
-        raise data_error(path, None, None, "file has no rows", "Add at least one row.")
+        raise data_error(path, None, None, "has no rows", "Add at least one row.")
     issues: list[DataIssue] = []
     clean = []
     for row, line in zip(rows, line_numbers, strict=True):
@@ -217,7 +252,7 @@ def load(path: Path, scenario: Scenario, limit: int | None = None) -> Dataset:
     issues.extend(_check_unique(clean, scenario, str(path)))
     if issues:
         raise DataError(issues)
-    return Dataset(path=path, rows=clean, sha256=hashlib.sha256(raw).hexdigest(), read_as=read_as)
+    return Dataset(path=path, rows=clean, sha256=sha256, read_as=read_as)
 
 
 def read_rows(path: Path, scenario: Scenario) -> list[dict[str, Any]]:

@@ -44,7 +44,8 @@ def parse(text: str, default_split: str = "train") -> HubData | None:
 
 
 def read(source: HubData, maps: Sequence[str] = ()) -> tuple[list[dict[str, Any]], str]:
-    """The split's rows (with `--map field=column` renames applied) and a fingerprint of their content."""
+    """The split's rows (with `--map field=column` renames applied, class labels by name) and a
+    fingerprint of their content."""
     import datasets
 
     try:
@@ -58,7 +59,9 @@ def read(source: HubData, maps: Sequence[str] = ()) -> tuple[list[dict[str, Any]
         ) from exc
     except ValueError as exc:  # unknown split or configuration: datasets lists the ones that exist
         raise ConfigError(f"{source}: {str(exc).splitlines()[0]}") from exc
-    rows = [_renamed(row, _mapping(source, maps, table.column_names)) for row in table]
+    renames = _mapping(source, maps, table.column_names)
+    labels = {name: kind for name, kind in table.features.items() if isinstance(kind, datasets.ClassLabel)}
+    rows = [_renamed(_label_names(row, labels), renames) for row in table]
     digest = hashlib.sha256(
         "\n".join(json.dumps(r, sort_keys=True, default=str) for r in rows).encode("utf-8")
     ).hexdigest()
@@ -82,6 +85,14 @@ def _mapping(source: HubData, maps: Sequence[str], columns: list[str]) -> dict[s
             )
         renames[column] = field
     return renames
+
+
+def _label_names(row: dict[str, Any], labels: dict[str, Any]) -> dict[str, Any]:
+    """A class-label column as its names ("billing"), not the integers datasets stores (-1: none)."""
+    for name, kind in labels.items():
+        value = row[name]
+        row[name] = kind.int2str(value) if value is not None and value >= 0 else None
+    return row
 
 
 def _renamed(row: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, DataIssue, data_error
@@ -63,8 +62,8 @@ class Prepared:
 def prepare(
     scenario: Scenario,
     config: RunConfig,
-    data_path: Path,
-    test_path: Path | None,
+    data_path: dataset.Source,
+    test_path: dataset.Source | None,
     progress: Progress = silent,
 ) -> Prepared:
     """Load, validate, de-duplicate and split; fit the scenario's context on the training rows only.
@@ -72,8 +71,8 @@ def prepare(
     `progress` shows the stages that grow with the rows (the near-duplicate search) as bars.
     """
     seed = config.run.seed
-    train_set = dataset.load(data_path, scenario, limit=config.data.limit)
-    test_set = dataset.load(test_path, scenario) if test_path else None
+    data = config.data
+    train_set, test_set = dataset.load_sources(data_path, test_path, scenario, data.limit, data.map)
     warnings: list[str] = []
     redacted: dict[str, int] = {}
     if config.data.redact:
@@ -160,7 +159,7 @@ def prepare(
                 for f in stop
             ]
         )
-    context = scenario.build_context(train, config.scenario, data_path)
+    context = scenario.build_context(train, config.scenario, train_set.path)
     issues = scenario.check_rows(train + val, context, str(data_path))
     issues += scenario.check_rows(test, context, str(test_path or data_path))
     if issues:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.dataset import Source
 from ..data.similarity import Progress, silent
 from ..data.validation import Prepared, measure_tokens, prepare
 from ..errors import ConfigError
@@ -29,12 +30,12 @@ MIX = "mix"  # a mix's default folder: reports/mix/<run-id>
 
 @dataclass(frozen=True)
 class Request:
-    """One scenario of a run: its resolved config and its data files."""
+    """One scenario of a run: its resolved config and its data (files or Hub datasets)."""
 
     scenario: Scenario
     config: RunConfig
-    data: Path
-    test: Path | None
+    data: Source
+    test: Source | None
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,10 @@ def start_run(
 
 
 def load_tokenizer(config: RunConfig, note: Callable[[str], None]) -> Any:
-    """The base model's tokenizer; the default model's one-time conversion is announced first."""
-    if models.needs_conversion(config.model.name):
+    """The base model's tokenizer, with the --chat-template file's template when one is given (the
+    adapter saves it, so chat, generate and export use it too); the default model's one-time
+    conversion is announced first."""
+    name, template = config.model.name, config.model.chat_template
+    if models.needs_conversion(name):
         note("preparing the default model: converting its GGUF file to a local checkpoint (once, ~20 s)")
-    return models.load_tokenizer(config.model.name)
+    return models.load_tokenizer(name, Path(template) if template else None)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from ..run_config import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,8 @@ def needs_conversion(name: str) -> bool:
     return name == DEFAULT_MODEL and not (_default_target() / "config.json").exists()
 
 
-def load_tokenizer(name: str) -> Any:
+def load_tokenizer(name: str, chat_template: Path | None = None) -> Any:
+    """The model's tokenizer; `chat_template` (a Jinja file) replaces or supplies its chat template."""
     from transformers import AutoTokenizer
 
     source = resolve(name)
@@ -173,9 +174,41 @@ def load_tokenizer(name: str) -> Any:
         ) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if chat_template is not None:
+        _apply_chat_template(tokenizer, chat_template)
     if tokenizer.chat_template is None:
-        raise ModelError(f"model '{name}' has no chat template; scenario-pack needs a chat (instruct) model.")
+        raise ModelError(
+            f"model '{name}' has no chat template. Give it one with --chat-template FILE (a Jinja chat "
+            "template, e.g. ChatML), or use a chat (instruct) model."
+        )
     return tokenizer
+
+
+def _apply_chat_template(tokenizer: Any, path: Path) -> None:
+    """Set the template from `path`, refused with the file's name when it is unreadable or does not
+    render a conversation (transformers compiles it only when it is first applied)."""
+    import jinja2
+
+    try:
+        tokenizer.chat_template = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "file not found" if isinstance(exc, FileNotFoundError) else f"cannot read it ({exc})"
+        raise ConfigError(
+            f"--chat-template {path}: {reason}. Pass a readable UTF-8 Jinja template file."
+        ) from exc
+    try:
+        tokenizer.apply_chat_template(
+            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+    except jinja2.TemplateError as exc:
+        line = f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        reason = str(exc.message or exc).rstrip(".")
+        raise ConfigError(
+            f"--chat-template {path}{line}: not a usable Jinja chat template ({reason}). It must "
+            "render `messages` (system and user turns) and `add_generation_prompt`; fix the template."
+        ) from exc
 
 
 def load_model(name: str) -> Any:
