@@ -104,7 +104,7 @@ def export_command(
     report = export.finished(run)
     hub = publish.connect(repo_id) if repo_id else None  # before any work: token and network
     if merged or gguf:
-        done = export.export(run, export.Targets(merged, gguf, gguf_type))
+        done = export.export(run, report, export.Targets(merged, gguf, gguf_type))
         for note in done.notes:
             click.echo(f"note: {note}", err=True)
         click.echo("wrote " + ", ".join(str(p) for p in done.written))

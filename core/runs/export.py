@@ -48,9 +48,8 @@ def finished(run: RunFolder) -> RunResults | MixResults:
     return results.read(run.report_json)
 
 
-def export(run: RunFolder, targets: Targets) -> Exported:
-    """Load the run's tuned model once, merged, and write every target."""
-    report = finished(run)
+def export(run: RunFolder, report: RunResults | MixResults, targets: Targets) -> Exported:
+    """Load the run's tuned model once, merged, and write every target (`report`: `finished(run)`)."""
     if report.training.method == "prompt-tuning":
         raise ScenarioPackError(
             "a prompt-tuning run cannot be merged or converted: its virtual tokens live outside the "
