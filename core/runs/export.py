@@ -34,6 +34,8 @@ class Targets:
 
 @dataclass
 class Exported:
+    """The files an export wrote, and what the user should know about them."""
+
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
