@@ -37,17 +37,23 @@ def write_bytes(path: Path, data: bytes) -> None:
         _raise_if_full(exc, path)
         raise
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files: teammates could not read a report
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        move_into_place(Path(tmp), path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             _raise_if_full(exc, path)
         raise
+
+
+def move_into_place(tmp: Path, path: Path) -> None:
+    """Rename a fully written temporary file to `path`, with the permissions the umask gives (mkstemp
+    makes 0600 files: teammates could not read a report)."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
 
 
 def _raise_if_full(exc: OSError, path: Path) -> None:

@@ -51,8 +51,11 @@ def build_tiny_model(target: Path) -> Path:
     return save_tiny_llama(fast, target)
 
 
-def save_tiny_llama(fast: Any, target: Path, max_positions: int = 1024) -> Path:
-    """A 2-layer random Llama sized to `fast`'s vocabulary, saved with it (seeded: the same every time)."""
+def save_tiny_llama(fast: Any, target: Path, max_positions: int = 1024, init_std: float = 0.02) -> Path:
+    """A 2-layer random Llama sized to `fast`'s vocabulary, saved with it (seeded: the same every time).
+
+    At transformers' default `init_std` its greedy answers repeat the prompt's last token; around 0.3
+    they are varied, which a test comparing two copies' tokens needs."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -68,6 +71,7 @@ def save_tiny_llama(fast: Any, target: Path, max_positions: int = 1024) -> Path:
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
         tie_word_embeddings=True,
+        initializer_range=init_std,
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)

@@ -36,12 +36,14 @@ def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_p
         "train_log.jsonl",
         "adapter/adapter_config.json",
         "adapter/adapter_model.safetensors",
+        "adapter/README.md",  # the model card
         "data/test.jsonl",
     ):
         assert (out / name).exists(), name
     report = json.loads((out / "report.json").read_text())
     assert report["primary_metric"] == "intent_accuracy"
     assert report["data"]["rows"] == {"train": 86, "validation": 10, "test": 24}
+    assert {"ticket", "intent", "response", "channel"} <= set(report["data"]["fields"])
     assert report["model"]["source"] is None  # only the default model's 4-bit origin needs saying
     assert report["metrics"]["seconds_per_answer"]["direction"] == "lower"
     assert report["training"]["steps"] == 2 and report["training"]["loss_curves"]["train"]

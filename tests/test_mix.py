@@ -79,6 +79,8 @@ def test_mix_reports_base_single_and_mix_for_each_scenario(
         assert info["steps"] == 1 and info["train_tokens"] > 0 and info["seconds"] > 0
     for folder in ("adapter", "adapters/support", "adapters/content"):
         assert (out / folder / "adapter_model.safetensors").exists(), folder
+    card = (out / "adapter" / "README.md").read_text()  # the mix adapter's model card
+    assert "- scenario-pack" in card and "### support" in card and "### content" in card
     assert report["training"]["defaults"].startswith("core defaults")  # support's lora_layers not applied
     assert report["training"]["overrides"]["train.max_steps"] == 1
     assert report["config"]["data"]["max_length"] == 640  # content's, the longer of the two

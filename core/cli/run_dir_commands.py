@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ScenarioPackError
+from ..runs.gguf_export import TYPES as GGUF_TYPES
 from ..runs.run_folder import RunFolder
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def eval_command(run_dir: Path) -> None:
 @click.command("report")
 @RUN_DIR
 def report_command(run_dir: Path) -> None:
-    """Re-render report.md and report.html from report.json and predictions.jsonl."""
+    """Re-render report.md, report.html and the model card from report.json and predictions.jsonl."""
     from ..reporting import documents
 
     _read_report(run_dir)
@@ -64,14 +65,49 @@ def report_command(run_dir: Path) -> None:
 @RUN_DIR
 @click.option(
     "--merged",
-    "merged",
     type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="folder for a merged full checkpoint (safetensors + tokenizer + chat template)",
+    help="folder for a merged full checkpoint (safetensors, tokenizer, chat template, model card)",
 )
-def export_command(run_dir: Path, merged: Path) -> None:
-    """Merge a run's adapter into its base model, loadable with AutoModelForCausalLM.from_pretrained."""
-    from ..runs.export import export_merged
+@click.option(
+    "--gguf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="GGUF file for llama.cpp and Ollama (Llama-family models); an Ollama Modelfile goes beside it",
+)
+@click.option(
+    "--type",
+    "gguf_type",
+    type=click.Choice(GGUF_TYPES),
+    default="f16",
+    show_default=True,
+    help="weights of the --gguf file",
+)
+@click.option(
+    "--push-to-hub",
+    "repo_id",
+    metavar="REPO_ID",
+    help="push the adapter (or, with --merged, the merged model) with its model card to this Hub repository",
+)
+@click.option("--private", is_flag=True, help="create the --push-to-hub repository as private")
+def export_command(
+    run_dir: Path, merged: Path | None, gguf: Path | None, gguf_type: str, repo_id: str | None, private: bool
+) -> None:
+    """Export a run's tuned model: merged checkpoint, GGUF for llama.cpp / Ollama, or the Hugging Face Hub."""
+    from ..runs import export, publish
 
-    _read_report(run_dir)
-    click.echo(f"wrote {export_merged(RunFolder(run_dir), merged)}")
+    if not (merged or gguf or repo_id):
+        raise ScenarioPackError(
+            "nothing to export: pass --merged OUT, --gguf OUT.gguf or --push-to-hub REPO_ID (or several)."
+        )
+    if private and not repo_id:
+        raise ScenarioPackError("--private applies to --push-to-hub REPO_ID: add it, or drop --private.")
+    run = RunFolder(run_dir)
+    report = export.finished(run)
+    hub = publish.connect(repo_id) if repo_id else None  # before any work: token and network
+    if merged or gguf:
+        done = export.export(run, report, export.Targets(merged, gguf, gguf_type))
+        for note in done.notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo("wrote " + ", ".join(str(p) for p in done.written))
+    if hub and repo_id:
+        url = publish.push(hub, run, report, repo_id, private, merged)
+        click.echo(f"pushed {merged or run.tuned()} to {url} as {hub.user}")

@@ -118,6 +118,11 @@ def data_summary(prepared: Prepared) -> DataSummary:
         stratified=prepared.stratified,
         token_lengths=prepared.token_stats.get("token_lengths"),
         truncated=prepared.token_stats.get("truncated"),
+        fields={
+            f.name: f.description
+            for f in prepared.scenario.fields
+            if any(row.get(f.name) not in (None, "") for row in prepared.train)
+        },
     )
 
 

@@ -9,19 +9,13 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
-from typing import Any
-
-import jinja2
 
 from .. import atomic
 from ..evaluation.scoring import examples_by_gain, read_predictions
-from ..evaluation.statistics import Verdict
 from ..runs.run_folder import RunFolder
-from . import results
+from . import model_card, results
 from .mix_results import MixResults
-
-TEMPLATES = Path(__file__).parent / "templates"
-ARROWS = {Verdict.IMPROVED: "▲", Verdict.REGRESSED: "▼"}
+from .templating import environment
 
 
 def plot_losses(curves: dict[str, list[list[float]]]) -> bytes | None:
@@ -50,40 +44,23 @@ def plot_losses(curves: dict[str, list[list[float]]]) -> bytes | None:
     return buffer.getvalue()
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = _fmt
-    env.filters["signed"] = lambda v: "n/a" if v is None else f"{v:+.3f}"
-    env.globals["arrow"] = arrow
-    return env
-
-
-def arrow(verdict: Verdict, few_rows: bool) -> str:
-    """▲ or ▼ beside a clear change on enough rows; a verdict on few rows gets none."""
-    return "" if few_rows else ARROWS.get(verdict, "")
-
-
 def render(run_dir: Path) -> dict[str, Path]:
-    """Write the human reports from the run folder's files alone: report.md, report.html and loss.png
-    for a run, report.md for a run-mix."""
+    """Write the human renderings from the run folder's files alone: report.md, report.html and
+    loss.png for a run, report.md for a run-mix, and the model card in the tuned model's folder."""
     folder = RunFolder(run_dir)
     report = results.read(folder.report_json)
-    if isinstance(report, MixResults):
-        atomic.write_text(folder.report_md, environment().get_template("mix.md.jinja").render(r=report))
-        return {"md": folder.report_md}
+    paths = _render_mix(folder, report) if isinstance(report, MixResults) else _render_run(folder, report)
+    if folder.tuned().is_dir():  # a kept folder without weights has no model to describe
+        paths["card"] = model_card.write(report, folder.card())
+    return paths
+
+
+def _render_mix(folder: RunFolder, report: MixResults) -> dict[str, Path]:
+    atomic.write_text(folder.report_md, environment().get_template("mix.md.jinja").render(r=report))
+    return {"md": folder.report_md}
+
+
+def _render_run(folder: RunFolder, report: results.RunResults) -> dict[str, Path]:
     records = read_predictions(folder.predictions)
     key = report.example_score
     examples = examples_by_gain(records, key, report.config.eval.examples) if key else {}

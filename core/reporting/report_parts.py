@@ -52,6 +52,7 @@ class DataSummary:
     stratified: bool
     token_lengths: dict[str, float] | None = None  # None (and no key) when tokens were not counted
     truncated: int | None = None
+    fields: dict[str, str] | None = None  # the schema fields training rows fill: their descriptions
 
     def to_json(self) -> Json:
         return {
@@ -64,6 +65,7 @@ class DataSummary:
             "redacted": self.redacted,
             "stratified": self.stratified,
             **self._tokens(),
+            **self._fields(),
         }
 
     def to_mix_json(self) -> Json:
@@ -77,12 +79,16 @@ class DataSummary:
             "duplicates_dropped": self.duplicates_dropped,
             "redacted": self.redacted,
             **self._tokens(),
+            **self._fields(),
         }
 
     def _tokens(self) -> Json:
         if self.token_lengths is None:
             return {}
         return {"token_lengths": self.token_lengths, "truncated": self.truncated}
+
+    def _fields(self) -> Json:
+        return {} if self.fields is None else {"fields": self.fields}
 
     @classmethod
     def from_json(cls, data: Json) -> DataSummary:

@@ -12,14 +12,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from .. import atomic
 from ..errors import ScenarioPackError
 from ..runtime import models
 
-TYPES = ("f16", "q8_0")
+if TYPE_CHECKING:
+    import numpy as np
+
+TYPES = ("f16", "q8_0")  # the CLI imports this: numpy and gguf load only when a file is written
 
 
 def write(model: Any, tokenizer: Any, target: Path, kind: str, base_name: str) -> list[str]:
@@ -29,7 +31,9 @@ def write(model: Any, tokenizer: Any, target: Path, kind: str, base_name: str) -
     config = model.config
     _check_supported(config, tokenizer)
     notes: list[str] = []
-    writer_path = Path(tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")[1])
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)  # GGUFWriter opens the file itself
+    writer_path = Path(name)
     try:
         writer = gguf.GGUFWriter(writer_path, "llama")
         _add_model_facts(writer, config, target.stem, kind)
@@ -39,7 +43,7 @@ def write(model: Any, tokenizer: Any, target: Path, kind: str, base_name: str) -
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.replace(writer_path, target)
+        atomic.move_into_place(writer_path, target)
     except BaseException:
         writer_path.unlink(missing_ok=True)
         raise
@@ -184,6 +188,7 @@ def _pre_tokenizer(base_name: str) -> tuple[str, list[str]]:
 
 def _add_tensors(writer: Any, model: Any, kind: str) -> None:
     import gguf
+    import numpy as np
 
     config = model.config
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)

@@ -20,6 +20,7 @@ from ..errors import ConfigError
 
 MARKER = ".scenario-run"
 TUNED = "adapter"  # the tuned-model name of a run's fine-tune (a mix's: of its mix adapter)
+CARD = "README.md"  # a model folder's model card, where the Hub and PEFT look for it
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class RunFolder:
     def tuned(self, name: str = TUNED) -> Path:
         """A fine-tune's saved weights: TUNED, or "adapters/<name>" for per-group and mix members."""
         return self.root / name
+
+    def card(self, name: str = TUNED) -> Path:
+        """The model card in a fine-tune's folder."""
+        return self.tuned(name) / CARD
 
     def group_tuned(self, field: str, value: str) -> str:
         """The tuned-model name of one value of a group field (per-group adapters)."""

