@@ -92,6 +92,11 @@ class TrainConfig:
     early_stopping_patience: int = key(
         2, "stop after N evaluations without a lower validation loss (0: never)"
     )
+    report_to: str = key(
+        "none",
+        "experiment tracker for the losses and the scenario's metrics",
+        ("none", "tensorboard", "wandb", "mlflow"),
+    )
     per_group: bool = key(False, "also train one adapter per value of the scenario's group field and compare")
 
 

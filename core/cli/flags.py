@@ -47,6 +47,12 @@ COMMON_FLAGS: list[tuple[str, str, type, str]] = [
         "forward passes per optimizer step (each of --batch-size examples)",
     ),
     ("--lora-r", "train.lora_r", int, "LoRA rank"),
+    (
+        "--report-to",
+        "train.report_to",
+        click.Choice(["none", "tensorboard", "wandb", "mlflow"]),
+        "experiment tracker for the losses and, at the end, the scenario's metrics (default none)",
+    ),
     ("--max-length", "data.max_length", int, "max tokens per training example"),
     ("--limit", "data.limit", int, "use only the first N rows of --data"),
     ("--seed", "run.seed", int, "seed for split, training and bootstrap"),

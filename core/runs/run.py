@@ -23,6 +23,7 @@ from ..evaluation.answers import (
     prediction_records,
     write_split,
 )
+from ..reporting import tracking
 from ..reporting.build import build_report
 from ..reporting.report_parts import TrainingSummary
 from ..reporting.results import FewShotPrompts, RunResults
@@ -110,6 +111,8 @@ def run(
     prompts = FewShotPrompts(**baseline) if baseline else None
     training = TrainingSummary.from_json(train_info)
     report = build_report(prepared, folder.root, records, training, hw, precision, timer, prompts)
+    if config.train.report_to != "none":
+        tracking.log_results(config.train.report_to, folder.tracking(), report)
     shutil.rmtree(folder.checkpoints(), ignore_errors=True)
     return report
 

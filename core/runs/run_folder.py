@@ -73,6 +73,10 @@ class RunFolder:
         """Which training rows one process saw under data parallelism."""
         return self.root / "stages" / f"{_stem(name)}_rows_rank{rank}.json"
 
+    def tracking(self, name: str = TUNED) -> Path:
+        """A fine-tune's TensorBoard event files (--report-to tensorboard), with the run's metrics."""
+        return self.root / "tensorboard" / _stem(name)
+
     def checkpoints(self, name: str | None = None) -> Path:
         return self.root / "checkpoints" / name if name else self.root / "checkpoints"
 
@@ -123,6 +127,7 @@ ENTRIES = (
     "data",
     "stages",
     "checkpoints",
+    "tensorboard",
     "adapter",
     "adapters",
     "predictions.jsonl",

@@ -18,6 +18,7 @@ from ..data.similarity import Progress, silent
 from ..data.validation import Prepared, measure_tokens, prepare
 from ..errors import ConfigError
 from ..plugins.scenario import Scenario
+from ..reporting import tracking
 from ..runtime import models
 from ..runtime.environment import Timer
 from .run_folder import RunFolder, claim, default_run_dir
@@ -65,6 +66,7 @@ def start_run(
     while it waits."""
     if resume and not config.run.output:
         raise ConfigError(f"--resume needs --output: the folder of the {MIX if mix else 'run'} to continue.")
+    tracking.check_installed(config.train.report_to)
     timer, start = Timer(), time.perf_counter()
     output = config.run.output
     root = Path(output) if output else default_run_dir(MIX if mix else requests[0].scenario.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import atomic
@@ -49,7 +50,8 @@ class Fit:
         if self.resume and folder.exists() and result_path.exists():
             info = json.loads(result_path.read_text(encoding="utf-8"))
             return load_tuned(folder, info["method"], model, self.device), info
-        tuned, result = self._train(model, train, val, run, name, self.resume)
+        tracking = run.tracking(name) if self.config.train.report_to != "none" else None
+        tuned, result = self._train(model, train, val, run, name, self.resume, tracking_dir=tracking)
         info = train_summary(result, self.precision, self.procs.count)
         if self.procs.main:
             tmp = folder.with_name(f".{folder.name}.tmp")
@@ -89,6 +91,7 @@ class Fit:
         name: str,
         resume: bool,
         callbacks: list[Any] | None = None,
+        tracking_dir: Path | None = None,
     ) -> tuple[Any, trainer.TrainResult]:
         return trainer.train(
             model,
@@ -103,6 +106,7 @@ class Fit:
             resume,
             self.device,
             callbacks,
+            tracking_dir,
         )
 
 

@@ -108,7 +108,10 @@ def build_sft_config(
     has_eval: bool,
     quiet: bool = False,
     device: str = "cpu",
+    tracked: bool = False,
 ) -> Any:
+    """`tracked`: this fine-tune reports to config.train.report_to (TensorBoard through the callback
+    `train` adds, so its files land in the run folder rather than in the checkpoints)."""
     from trl import SFTConfig
 
     train, data = config.train, config.data
@@ -151,7 +154,7 @@ def build_sft_config(
         save_only_model=False,
         seed=config.run.seed,
         data_seed=config.run.seed,
-        report_to="none",
+        report_to=train.report_to if tracked and train.report_to != "tensorboard" else "none",
         disable_tqdm=quiet,
         include_num_input_tokens_seen="non_padding",
         prediction_loss_only=True,  # evaluation needs the loss only; keeping eval logits costs GBs
@@ -243,15 +246,20 @@ def train(
     resume: bool = False,
     device: str = "cpu",
     callbacks: list[Any] | None = None,
+    tracking_dir: Path | None = None,
 ) -> tuple[Any, TrainResult]:
     """Fine-tune and return the trained (PEFT-wrapped unless full) model with its training log.
 
-    `callbacks` are extra transformers TrainerCallbacks (e.g. a sweep's pruning)."""
+    `callbacks` are extra transformers TrainerCallbacks (e.g. a sweep's pruning); with
+    `tracking_dir` the losses go to config.train.report_to (TensorBoard: into that folder)."""
     import datasets
 
+    tracked = tracking_dir is not None
     args = build_sft_config(
-        config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device
+        config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device, tracked
     )
+    if tracked and config.train.report_to == "tensorboard":
+        callbacks = [*(callbacks or []), _tensorboard(tracking_dir)]
     store_frozen_weights_in_compute_dtype(model, config, precision, device)
     with _right_padding(tokenizer):
         trainer = trainer_class()(
@@ -285,3 +293,10 @@ def train(
         best_step=getattr(state, "best_global_step", None),
     )
     return trainer.model, result
+
+
+def _tensorboard(log_dir: Path) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+
+    return TensorBoardCallback(SummaryWriter(log_dir=str(log_dir)))
