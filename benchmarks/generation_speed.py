@@ -54,7 +54,7 @@ def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, 
 
 
 def stage_against_limit(
-    model: Any, tokenizer: Any, examples: list[Any], budget: int, cfg: dict, precision: str, limits: dict
+    model: Any, tokenizer: Any, examples: list[Any], budget: int, cfg: Any, precision: str, limits: dict
 ) -> tuple[list[str], float, list[Any]]:
     """Generate as a run's stage does; return the answers, the seconds, and a table row (limit, ratio)."""
     from scenario_pack.core.evaluation import cost, generation
@@ -66,11 +66,11 @@ def stage_against_limit(
         tokenizer,
         examples,
         budget,
-        cfg["batch_size"],
+        cfg.batch_size,
         precision,
         None,
         None,
-        cfg["batch_tokens"],
+        cfg.batch_tokens,
         trace,
     )
     seconds = time.perf_counter() - start
@@ -99,9 +99,9 @@ def main() -> None:
     else:
         precisions = [hardware.choose_precision(args.precision, hw)]
     prepared = support_prepared()
-    cfg = prepared.config["eval"]
+    cfg = prepared.config.eval
     examples = prepared.examples["test"][: args.prompts]
-    budget = cfg["max_new_tokens"]
+    budget = cfg.max_new_tokens
     tokenizer, model, _ = default_model()
     model.eval()
     few_shot, _ = few_shot_prompts(prepared, tokenizer, model, 3)
@@ -139,7 +139,7 @@ def main() -> None:
     rows = []
     for side, answers, seconds in (
         ("one prompt at a time", single, single_seconds),
-        (f"scenario-pack (batches of {cfg['batch_size']}, sorted by length)", batched, batched_seconds),
+        (f"scenario-pack (batches of {cfg.batch_size}, sorted by length)", batched, batched_seconds),
     ):
         count = new_tokens(answers)
         rows.append([side, precision, count, f"{seconds:.1f}", f"{count / seconds:.1f}"])

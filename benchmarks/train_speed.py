@@ -92,7 +92,7 @@ def held_out_loss(model: Any, tokenizer: Any, examples: list[Any]) -> float:
 
 
 def trl_defaults(
-    model: Any, tokenizer: Any, examples: list[Any], run_config: dict, source: str, out: Path, precision: str
+    model: Any, tokenizer: Any, examples: list[Any], run_config: Any, source: str, out: Path, precision: str
 ):
     """TRL's SFTTrainer as a user would start it: defaults, plus the hyperparameters both sides share."""
     import datasets
@@ -100,17 +100,17 @@ def trl_defaults(
 
     from scenario_pack.core.training import trainer as training
 
-    train = run_config["train"]
+    train = run_config.train
     args = SFTConfig(
         output_dir=str(out),
         bf16=precision == "bf16",  # TRL's default is True; a user must turn it off where bf16 is emulated
         use_cpu=True,  # transformers refuses bf16 on a CPU-only machine without it
         learning_rate=training.learning_rate(run_config),
         lr_scheduler_type="cosine",
-        warmup_steps=train["warmup_ratio"],
-        per_device_train_batch_size=train["batch_size"] * train["grad_accum"],  # the same 8 rows a step
-        num_train_epochs=train["epochs"],
-        seed=run_config["run"]["seed"],
+        warmup_steps=train.warmup_ratio,
+        per_device_train_batch_size=train.batch_size * train.grad_accum,  # the same 8 rows a step
+        num_train_epochs=train.epochs,
+        seed=run_config.run.seed,
         logging_steps=1,
         save_strategy="no",
         report_to="none",
@@ -132,7 +132,7 @@ def trl_defaults(
 
 
 def scenario_pack(
-    model: Any, tokenizer: Any, examples: list[Any], run_config: dict, source: str, out: Path, precision: str
+    model: Any, tokenizer: Any, examples: list[Any], run_config: Any, source: str, out: Path, precision: str
 ):
     from scenario_pack.core.training import trainer
 
@@ -159,7 +159,7 @@ def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
             model, tokenizer, examples, run_config, source, Path(out), precision
         )
     lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    max_length = run_config["data"]["max_length"]
+    max_length = run_config.data.max_length
     lengths = [token_lengths(tokenizer, ex, max_length) for ex in examples]
     return {
         "side": side,
