@@ -10,17 +10,15 @@ from pathlib import Path
 from ..errors import ConfigError
 from .results import RunResults
 
-PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
-
 
 def check_installed(tracker: str) -> None:
-    """Before any work: a tracker whose package is missing would fail only after training."""
-    package = PACKAGES.get(tracker)
-    if package and importlib.util.find_spec(package) is None:
+    """Before any work: a tracker whose package is missing would fail only after training. Each
+    tracker's package has the tracker's name."""
+    if tracker != "none" and importlib.util.find_spec(tracker) is None:
         extra = " (or pip install 'scenario-pack[tracking]')" if tracker == "tensorboard" else ""
         raise ConfigError(
-            f"--report-to {tracker}: the {package} package is not installed. Install it with "
-            f"pip install {package}{extra}, or use --report-to none."
+            f"--report-to {tracker}: the {tracker} package is not installed. Install it with "
+            f"pip install {tracker}{extra}, or use --report-to none."
         )
 
 
