@@ -70,6 +70,8 @@ def test_bad_flags_are_refused(run: Path) -> None:
     assert bad_id.exit_code == 2 and "not a Hub repository id" in bad_id.output
     private = invoke("export", str(run), "--merged", "x", "--private")
     assert private.exit_code == 2 and "--private applies to --push-to-hub" in private.output
+    stray = invoke("export", str(run), "--merged", "x", "--type", "q8_0")
+    assert stray.exit_code == 2 and "--type applies to --gguf" in stray.output
 
 
 class RecordingHub:

@@ -77,9 +77,7 @@ def report_command(run_dir: Path) -> None:
     "--type",
     "gguf_type",
     type=click.Choice(GGUF_TYPES),
-    default="f16",
-    show_default=True,
-    help="weights of the --gguf file",
+    help="weights of the --gguf file (default f16)",
 )
 @click.option(
     "--push-to-hub",
@@ -89,7 +87,12 @@ def report_command(run_dir: Path) -> None:
 )
 @click.option("--private", is_flag=True, help="create the --push-to-hub repository as private")
 def export_command(
-    run_dir: Path, merged: Path | None, gguf: Path | None, gguf_type: str, repo_id: str | None, private: bool
+    run_dir: Path,
+    merged: Path | None,
+    gguf: Path | None,
+    gguf_type: str | None,
+    repo_id: str | None,
+    private: bool,
 ) -> None:
     """Export a run's tuned model: merged checkpoint, GGUF for llama.cpp / Ollama, or the Hugging Face Hub."""
     from ..runs import export, publish
@@ -100,11 +103,13 @@ def export_command(
         )
     if private and not repo_id:
         raise ScenarioPackError("--private applies to --push-to-hub REPO_ID: add it, or drop --private.")
+    if gguf_type and not gguf:
+        raise ScenarioPackError(f"--type applies to --gguf OUT.gguf: add it, or drop --type {gguf_type}.")
     run = RunFolder(run_dir)
     report = export.finished(run)
     hub = publish.connect(repo_id) if repo_id else None  # before any work: token and network
     if merged or gguf:
-        done = export.export(run, report, export.Targets(merged, gguf, gguf_type))
+        done = export.export(run, report, export.Targets(merged, gguf, gguf_type or "f16"))
         for note in done.notes:
             click.echo(f"note: {note}", err=True)
         click.echo("wrote " + ", ".join(str(p) for p in done.written))
