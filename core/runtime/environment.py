@@ -3,6 +3,9 @@ placement (device and precision) and library versions."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import resource
 import sys
 import time
@@ -31,6 +34,15 @@ class Timer:
 def peak_memory_gib() -> float:
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return round(kib / (1024 * 1024 if sys.platform != "darwin" else 1024**3), 3)
+
+
+def release_freed_memory() -> None:
+    """Give the memory a finished stage freed back to the OS. glibc keeps freed chunks in its heap
+    (training leaves a fragmented one), so the next stage's allocations would add to the peak."""
+    gc.collect()  # the trainer's reference cycles hold its last batch and state
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def placement(config: RunConfig, procs: Processes) -> tuple[hardware.Hardware, str, str]:

@@ -20,6 +20,7 @@ from ..evaluation.answers import Answer, AnswerStage
 from ..plugins.scenario import Example
 from ..runs.run_folder import TUNED, RunFolder
 from ..runtime import models
+from ..runtime.environment import release_freed_memory
 from ..runtime.processes import Processes
 from . import trainer
 from .losses import loss_curves, overfitting
@@ -52,6 +53,7 @@ class Fit:
             return load_tuned(folder, info["method"], model, self.device), info
         tracking = run.tracking(name) if self.config.train.report_to != "none" else None
         tuned, result = self._train(model, train, val, run, name, self.resume, tracking_dir=tracking)
+        release_freed_memory()
         info = train_summary(result, self.precision, self.procs.count)
         if self.procs.main:
             tmp = folder.with_name(f".{folder.name}.tmp")
@@ -80,6 +82,7 @@ class Fit:
             tuned, result = self._train(model, train, val, run, name, False, callbacks)
         finally:
             shutil.rmtree(run.checkpoints(name), ignore_errors=True)
+            release_freed_memory()
         return for_generation(tuned, result.method), train_summary(result, self.precision, self.procs.count)
 
     def _train(
