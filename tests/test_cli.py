@@ -56,6 +56,10 @@ def test_run_writes_a_complete_report(tiny_model: Path, support_dir: Path, tmp_p
     assert set(closed["outside_set_unconstrained"]) == {"base", "few_shot", "tuned"}
     assert all(p[m]["raw"].startswith("intent :") for p in predictions for m in ("base", "few_shot", "tuned"))
     assert "labels the run knows" in (out / "report.md").read_text()
+    # every model stage was estimated before it ran, and the report sets the estimate beside it
+    assert set(report["expected_timings"]) == {"base_eval", "few_shot_eval", "train", "tuned_eval"}
+    assert all(seconds > 0 for seconds in report["expected_timings"].values())
+    assert f"base_eval {report['timings']['base_eval']:.1f} (expected " in (out / "report.md").read_text()
     assert "intent_accuracy" in result.output and "report:" in result.output
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Intent F1 per label" in html

@@ -115,7 +115,8 @@ def run_for(scenario: Scenario) -> click.Command:
 
         prepared = started.prepared[scenario.name]
         quiet, resume = kwargs["quiet"], kwargs["resume"]
-        return run(prepared, started.tokenizer, started.folder, bar, quiet, resume, started.timer)
+        tokenizer, folder, timer = started.tokenizer, started.folder, started.timer
+        return run(prepared, tokenizer, folder, bar, quiet, resume, timer, notify(quiet))
 
     extra = []
     if scenario.group_field:

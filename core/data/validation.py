@@ -46,6 +46,7 @@ class Prepared:
     redacted: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Example]] = field(default_factory=dict)
     token_stats: dict[str, Any] = field(default_factory=dict)
+    token_counts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # (prompt, answer) tokens
     findings: list[quality.Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # the scenario on its context: printed, not reported
 
@@ -53,9 +54,13 @@ class Prepared:
         """A problem a later stage found (e.g. no few-shot prompt fits): the report lists it."""
         self.warnings.append(warning)
 
-    def add_token_lengths(self, token_stats: dict[str, Any], finding: quality.Finding) -> None:
-        """What counting tokens found, once the tokenizer is loaded: the report's stats and a finding."""
+    def add_token_lengths(
+        self, token_stats: dict[str, Any], finding: quality.Finding, counts: dict[str, list[tuple[int, int]]]
+    ) -> None:
+        """What counting tokens found, once the tokenizer is loaded: the report's stats, a finding, and
+        each part's (prompt, answer) tokens per example (what the stage estimates plan with)."""
         self.token_stats = token_stats
+        self.token_counts = counts
         self.findings.append(finding)
 
 
@@ -193,9 +198,11 @@ def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = sile
     max_length = prepared.config.data.max_length
     lengths, issues, truncated = [], [], 0
     parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
+    counts: dict[str, list[tuple[int, int]]] = {part: [] for part in parts}
     with progress("token lengths", sum(len(rows) for rows in parts.values())) as bar, _parallel_tokenizer():
         for part, rows in parts.items():
             for row, n_prompt, n_answer in _token_counts(rows, prepared.examples[part], tokenizer, bar):
+                counts[part].append((n_prompt, n_answer))
                 n_total = n_prompt + n_answer + 2
                 lengths.append(n_total)
                 if n_prompt >= max_length and part != "test":
@@ -232,6 +239,7 @@ def measure_tokens(prepared: Prepared, tokenizer: Any, progress: Progress = sile
             f"{truncated} of {len(lengths)} exceed max_length {max_length} and are cut at the end",
             "Raise --max-length or shorten those rows." if truncated else "",
         ),
+        counts,
     )
     return prepared.token_stats
 

@@ -41,6 +41,14 @@ class Shapes:
         d = self.hidden
         return self.layers * (2 * d * d + 2 * d * self.kv_dim + 3 * d * self.intermediate)
 
+    def linear_flops(self, tokens: int) -> float:
+        """Reading `tokens` prompt tokens through every block's linear layers, the LM head for the last."""
+        return 2 * self.layer_weights * tokens + 2 * self.hidden * self.vocab
+
+    def attention_flops(self, queries: int, keys: int) -> float:
+        """Every query against every key position (a mask that hides some still computes them)."""
+        return 4 * self.layers * self.hidden * queries * keys
+
     def prefill_flops(self, tokens: int) -> float:
         """One prompt: every block for every token, causal attention, the LM head for the last token."""
         attention = self.layers * 2 * self.hidden * tokens * (tokens + 1)  # 4d per (query, key) pair

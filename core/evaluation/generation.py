@@ -29,6 +29,15 @@ def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
+def compute_context(model: Any, precision: str, device: str) -> contextlib.AbstractContextManager:
+    """Autocast for a model that still holds fp32 weights; none for one already in half precision."""
+    import torch
+
+    if all(p.dtype != torch.float32 for p in model.parameters()):
+        return contextlib.nullcontext()
+    return autocast(precision, device)
+
+
 def inference_model(model: Any, precision: str) -> Any:
     """The model to generate with: on CPU under bf16/fp16, a copy with every weight in that dtype.
 
@@ -154,8 +163,6 @@ def generate(
     import torch
 
     model = inference_model(model, precision)
-    if all(p.dtype != torch.float32 for p in model.parameters()):
-        precision = "fp32"  # already computing in half precision: no autocast on top
     prompts = render_prompts(tokenizer, examples)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     budgets = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(prompts)
@@ -178,7 +185,7 @@ def generate(
         finished = _finish_times(len(batch), tokenizer.eos_token_id)
         closed = [_closed_start(sequences, width, len(batch))] if sequences else []
         began = time.perf_counter()
-        with torch.inference_mode(), autocast(precision, device.type):
+        with torch.inference_mode(), compute_context(model, precision, device.type):
             output = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),

@@ -81,6 +81,7 @@ def build_report(
         timings={**timer.timings, "total": round(sum(timer.timings.values()), 2)},
         peak_memory_gib=peak_memory_gib(),
         peak_memory_by_stage=dict(timer.peaks),
+        expected_timings=dict(timer.expected),
     )
     results.write(folder.report_json, report)
     documents.render(run_dir)
@@ -164,6 +165,7 @@ def rescore(run_dir: Path, old: RunResults) -> RunResults:
     context_answers.complete(prepared, folder.context_answers(), None, resume=True)
     records = scoring.read_predictions(folder.predictions)
     timer = Timer({k: v for k, v in old.timings.items() if k not in ("report", "total")})
+    timer.expected.update(old.expected_timings)
     new = build_report(
         prepared,
         run_dir,

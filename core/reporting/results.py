@@ -206,6 +206,7 @@ class RunResults:
     peak_memory_gib: float
     peak_memory_by_stage: dict[str, float] = field(default_factory=dict)
     sweep: SweepSummary | None = None  # added by a sweep to its final run
+    expected_timings: dict[str, float] = field(default_factory=dict)  # estimated before the stages ran
 
     @property
     def primary(self) -> MetricResult:
@@ -240,6 +241,7 @@ class RunResults:
             "timings": self.timings,
             "peak_memory_gib": self.peak_memory_gib,
             "peak_memory_by_stage": self.peak_memory_by_stage,
+            "expected_timings": self.expected_timings,
         }
         return out | ({"sweep": asdict(self.sweep)} if self.sweep else {})
 
@@ -272,6 +274,7 @@ class RunResults:
             peak_memory_gib=data.get("peak_memory_gib", 0.0),
             peak_memory_by_stage=data.get("peak_memory_by_stage", {}),
             sweep=SweepSummary(**data["sweep"]) if data.get("sweep") else None,
+            expected_timings=data.get("expected_timings", {}),
         )
 
 

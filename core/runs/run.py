@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .. import atomic
@@ -31,6 +33,7 @@ from ..runtime import models
 from ..runtime.environment import Timer, placement
 from ..runtime.processes import Processes
 from ..training.fit import Fit, per_group
+from . import estimates
 from .run_folder import RunFolder
 
 
@@ -42,11 +45,13 @@ def run(
     quiet: bool = False,
     resume: bool = False,
     timer: Timer | None = None,
+    note: Callable[[str], None] = lambda _: None,
 ) -> RunResults | None:
     """Every stage after validation; return the results (also written as report.json), or None on
     processes other than the main one.
 
-    `tokenizer` is the one validation measured the rows with.
+    `tokenizer` is the one validation measured the rows with; `note` receives the stages' expected
+    durations before the first of them starts.
     """
     import torch
 
@@ -71,14 +76,22 @@ def run(
     if context_answers.complete(prepared, folder.context_answers(), base_model, resume):
         timer.stage("context_answers", start)
     stage = AnswerStage(tokenizer, precision, progress, procs, resume)
+    prompts, baseline = few_shot_prompts(prepared, tokenizer, model, shots) if shots else (None, None)
+    done = {name for name, path in _stage_outputs(folder).items() if resume and path.exists()}
+    if procs.main and len(done) < len(_stage_outputs(folder)):
+        start = time.perf_counter()
+        few = prompts if baseline and baseline["mean_shots"] else None
+        expected = estimates.expect(prepared, tokenizer, model, precision, few, done)
+        timer.expected.update({name: round(s, 1) for name, s in expected.seconds.items()})
+        timer.stage("estimate", start)
+        if expected.seconds:
+            note(expected.message())
 
     start = time.perf_counter()
     answers = {"base": stage.answers(folder.answers("base"), prepared, lambda: model, "base model")}
     timer.stage("base_eval", start)
-    baseline = None
-    if shots:
+    if baseline:
         start = time.perf_counter()
-        prompts, baseline = few_shot_prompts(prepared, tokenizer, model, shots)
         if baseline["mean_shots"]:
             label = f"base model, {shots}-shot"
             few = stage.answers(folder.answers("few_shot"), prepared, lambda: model, label, prompts=prompts)
@@ -115,6 +128,16 @@ def run(
         tracking.log_results(config.train.report_to, folder.tracking(), report)
     shutil.rmtree(folder.checkpoints(), ignore_errors=True)
     return report
+
+
+def _stage_outputs(folder: RunFolder) -> dict[str, Path]:
+    """What each estimated stage leaves behind; a --resume skips the stages whose output is there."""
+    return {
+        "base_eval": folder.answers("base"),
+        "few_shot_eval": folder.answers("few_shot"),
+        "train": folder.train_result(),
+        "tuned_eval": folder.answers("tuned"),
+    }
 
 
 def forget_fine_tune(folder: RunFolder) -> None:

@@ -21,10 +21,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class Timer:
-    """Seconds per stage, and the process's peak memory so far at the end of each (which stage set it)."""
+    """Seconds per stage, the process's peak memory so far at the end of each (which stage set it), and
+    the seconds each stage was expected to take (runs/estimates.py), for the report to set side by side."""
 
     timings: dict[str, float] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
+    expected: dict[str, float] = field(default_factory=dict)
 
     def stage(self, name: str, start: float) -> None:
         self.timings[name] = round(time.perf_counter() - start, 2)

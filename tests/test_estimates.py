@@ -1,0 +1,81 @@
+"""Stage estimates: the probe leaves the model as it found it, and each estimate follows its stage's plan."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from scenario_pack.core.evaluation.cost import Shapes
+from scenario_pack.core.run_config import RunConfig
+from scenario_pack.core.runs import estimates
+
+SHAPES = Shapes(layers=30, hidden=576, kv_dim=192, intermediate=1536, vocab=49152, dtype_bytes=4)
+SPEEDS = estimates.Speeds(
+    linear_flops_per_s=100e9,
+    attention_flops_per_s=40e9,
+    step_seconds=0.03,
+    row_step_seconds=0.002,
+    copy_bytes_per_s=10e9,
+    backward_ratio=3.0,
+    head_seconds=0.001,
+    shapes=SHAPES,
+    seconds=2.0,
+)
+
+
+def seconds(prompts: list[int], budget: int = 100, size: int = 32) -> float:
+    return estimates.generation_seconds(SPEEDS, prompts, [budget] * len(prompts), size, 16384)
+
+
+def test_generation_estimates_follow_the_batches_generation_makes() -> None:
+    base = seconds([300] * 90)
+    # 90 rows at 32 per batch are three batches of 100 steps: at least the fixed step cost of 300 steps
+    assert base > 300 * SPEEDS.step_seconds
+    assert seconds([300] * 180) > 1.8 * base  # twice the rows, about twice the time
+    assert seconds([900] * 90) > 2 * base  # three-shot prompts: three times the prefill, a longer cache
+    # every batch runs to its budget: 50 fewer steps in each of the three batches
+    assert seconds([300] * 90, budget=50) < base - 3 * 50 * SPEEDS.step_seconds
+    # one row at a time pays every step's fixed cost once per row
+    assert seconds([300] * 90, size=1) > 2.5 * base
+
+
+def test_training_estimate_grows_with_epochs_and_shrinks_with_fewer_adapted_layers() -> None:
+    config = RunConfig()
+    train, val = [(300, 100)] * 300, [(300, 100)] * 30
+    one = estimates.training_seconds(SPEEDS, config, train, val, layers=30)
+    two = estimates.training_seconds(SPEEDS, config.with_values({"train.epochs": 2}), train, val, 30)
+    top = estimates.training_seconds(SPEEDS, config.with_values({"train.lora_layers": 10}), train, val, 30)
+    full = estimates.training_seconds(SPEEDS, config.with_values({"train.method": "full"}), train, val, 30)
+    assert 1.8 * one < two < 2.2 * one
+    assert top < 0.75 * one < one < full
+    cut = estimates.training_seconds(SPEEDS, config.with_values({"data.max_length": 200}), train, val, 30)
+    assert cut < 0.6 * one  # examples cut at max_length train on fewer tokens
+    answers = [(100, 300)] * 300  # as many tokens, most of them answers through the output layer
+    assert estimates.training_seconds(SPEEDS, config, answers, val, 30) > one
+
+
+def test_a_long_run_says_how_to_shorten_it_and_a_short_one_does_not() -> None:
+    long = estimates.StageEstimates(
+        {"base_eval": 300.0, "few_shot_eval": 600.0, "train": 700.0}, 3.0, {"--baseline none": 600.0}
+    )
+    message = long.message()
+    assert "few_shot_eval 10 min" in message and "27 min in all" in message
+    assert "to shorten it: --baseline none (-10 min)" in message
+    short = dataclasses.replace(long, seconds={"base_eval": 30.0, "train": 100.0})
+    assert "shorten" not in short.message() and "2 min in all" in short.message()
+
+
+def test_the_probe_measures_and_leaves_the_model_as_it_was(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model.lm_head.requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    model.train()
+    speeds = estimates.probe(model, tokenizer, "fp32", tokenizer("where is my order")["input_ids"], 32)
+    assert [p.requires_grad for p in model.parameters()] == flags and model.training
+    assert all(p.grad is None for p in model.parameters())
+    assert speeds.linear_flops_per_s > 0 and speeds.attention_flops_per_s > 0 and speeds.step_seconds > 0
+    assert speeds.backward_ratio >= 1 and speeds.head_seconds > 0
+    assert speeds.shapes.layers == model.config.num_hidden_layers and speeds.shapes.dtype_bytes == 4
