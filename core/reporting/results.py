@@ -241,8 +241,9 @@ class RunResults:
             "timings": self.timings,
             "peak_memory_gib": self.peak_memory_gib,
             "peak_memory_by_stage": self.peak_memory_by_stage,
-            "expected_timings": self.expected_timings,
         }
+        if self.expected_timings:  # absent from runs made before estimates: their files stay as written
+            out["expected_timings"] = self.expected_timings
         return out | ({"sweep": asdict(self.sweep)} if self.sweep else {})
 
     @classmethod
