@@ -46,7 +46,6 @@ def likelihood(
     from scenario_pack.core.evaluation import generation
 
     model = generation.inference_model(model, precision)
-    half = all(p.dtype != torch.float32 for p in model.parameters())
     device = next(model.parameters()).device
     candidates = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in starts]
     width = max(len(c) for c in candidates)
@@ -58,7 +57,7 @@ def likelihood(
     model.eval()
     for prompt in generation.render_prompts(tokenizer, examples):
         prompt_ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]], device=device)
-        with torch.inference_mode(), generation.autocast("fp32" if half else precision, device.type):
+        with torch.inference_mode(), generation.compute_context(model, precision, device.type):
             first = model(input_ids=prompt_ids, use_cache=True)
             cache = first.cache
             cache.batch_repeat_interleave(len(candidates))

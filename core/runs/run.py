@@ -77,8 +77,9 @@ def run(
         timer.stage("context_answers", start)
     stage = AnswerStage(tokenizer, precision, progress, procs, resume)
     prompts, baseline = few_shot_prompts(prepared, tokenizer, model, shots) if shots else (None, None)
-    done = {name for name, path in _stage_outputs(folder).items() if resume and path.exists()}
-    if procs.main and len(done) < len(_stage_outputs(folder)):
+    outputs = _stage_outputs(folder)
+    done = {name for name, path in outputs.items() if resume and path.exists()}
+    if procs.main and len(done) < len(outputs):
         start = time.perf_counter()
         few = prompts if baseline and baseline["mean_shots"] else None
         expected = estimates.expect(prepared, tokenizer, model, precision, few, done)
