@@ -16,6 +16,7 @@ SPEEDS = estimates.Speeds(
     step_seconds=0.03,
     row_step_seconds=0.002,
     copy_bytes_per_s=10e9,
+    train_token_seconds=0.003,
     backward_ratio=3.0,
     head_seconds=0.001,
     shapes=SHAPES,
@@ -52,6 +53,8 @@ def test_training_estimate_grows_with_epochs_and_shrinks_with_fewer_adapted_laye
     assert cut < 0.6 * one  # examples cut at max_length train on fewer tokens
     answers = [(100, 300)] * 300  # as many tokens, most of them answers through the output layer
     assert estimates.training_seconds(SPEEDS, config, answers, val, 30) > one
+    slower = dataclasses.replace(SPEEDS, train_token_seconds=2 * SPEEDS.train_token_seconds)
+    assert 1.6 * one < estimates.training_seconds(slower, config, train, val, 30) < 2 * one
 
 
 def test_a_long_run_says_how_to_shorten_it_and_a_short_one_does_not() -> None:
@@ -73,9 +76,10 @@ def test_the_probe_measures_and_leaves_the_model_as_it_was(tiny_model: Path) -> 
     model.lm_head.requires_grad_(False)
     flags = [p.requires_grad for p in model.parameters()]
     model.train()
-    speeds = estimates.probe(model, tokenizer, "fp32", tokenizer("where is my order")["input_ids"], 32)
+    ids = tokenizer("where is my order")["input_ids"]
+    speeds = estimates.probe(model, tokenizer, "fp32", ids, 32, train_batch=(2, 64))
     assert [p.requires_grad for p in model.parameters()] == flags and model.training
     assert all(p.grad is None for p in model.parameters())
     assert speeds.linear_flops_per_s > 0 and speeds.attention_flops_per_s > 0 and speeds.step_seconds > 0
-    assert speeds.backward_ratio >= 1 and speeds.head_seconds > 0
+    assert speeds.train_token_seconds > 0 and speeds.backward_ratio >= 1 and speeds.head_seconds > 0
     assert speeds.shapes.layers == model.config.num_hidden_layers and speeds.shapes.dtype_bytes == 4

@@ -1,17 +1,21 @@
 """How long each stage of a run should take on this machine, from a probe of a few seconds.
 
-The probe times the run's own model in its own precision: two short generations (one row, then a
-batch of rows) give the linear layers' speed at reading prompts and the fixed and per-row cost of a
-decoding step; one masked attention over a long context gives attention's speed; a forward and a
-backward pass of a short prompt give what a training token costs beside a read one; the output layer
-and loss as training runs them give what each trained answer token adds; copying many small blocks
-gives the bandwidth the KV cache is moved at. Each stage then follows its own plan: the batches
+The probe times the run's own model in its own precision: a batch of short prompts gives the linear
+layers' speed at reading prompts; short generations of one row and of a full batch give the cost of
+a decoding step at both ends (in fp32 a step of 8 rows costs twice one of 1 row, one of 32 only 2.5
+times, so the full batch is timed rather than extrapolated); one masked attention over a long context
+gives attention's speed; a forward and a backward pass of one training batch at the run's batch size
+and typical length give what a training token costs (the rate depends on the shape: bf16 on this
+Xeon read 2x320 tokens at half its rate over 8x64); the output layer and loss as training runs them
+give what each trained answer token adds; copying many small blocks gives the bandwidth the KV
+cache is moved at. Each stage then follows its own plan: the batches
 `generation.plan` makes of its prompts, and the padded tokens and validation passes of the fine-tune.
 No table of known CPUs is involved: a slower machine probes slower.
 
 Two factors were measured rather than derived (on the three samples, see the README): the cache is
 moved about three times per decoding step, and a fine-tune runs at about 1 / TRAIN_OVERHEAD of the
-probe's bare passes (the optimizer, the adapters' own matmuls, the trainer's data handling).
+probe's bare passes over a batch of its shape (the optimizer, the adapters' own matmuls, the
+trainer's data handling).
 """
 
 from __future__ import annotations
@@ -34,13 +38,16 @@ from ..plugins.scenario import Example
 if TYPE_CHECKING:
     from ..run_config import RunConfig
 
-PROBE_ROWS = 8  # rows of the probe's batched generation
+PROBE_ROWS = 8  # rows of the probe's batch of prompts (64 tokens each)
 PROBE_STEPS = 6  # decoding steps timed per probe generation
+PROBE_BATCH = 32  # most rows of the probe's full-batch decoding (the eval batch size, if smaller)
+PROBE_TRAIN_TOKENS = 1024  # most tokens of the probe's training batch
 LONG_RUN = 15 * 60  # seconds from which a run says how to shorten it
-# A fine-tune's steps cost this many times the probe's bare forward and backward passes over the
-# same tokens (the optimizer, the adapters' own matmuls, the trainer's data handling and checkpoints).
-# Measured on the support and content samples (bf16, Xeon: 2.25 and 2.65); see the README.
-TRAIN_OVERHEAD = 2.4
+# A fine-tune's steps cost this many times the probe's bare forward and backward passes over a
+# batch of the same shape (the optimizer, the adapters' own matmuls, the trainer's data handling and
+# checkpoints). Measured on the Xeon (see the README): support 1.00 in fp32 and 1.05 in bf16 (LoRA
+# on 20 of 30 layers), content 1.32 and code 1.52 in bf16 (all 30 layers).
+TRAIN_OVERHEAD = 1.25
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,10 @@ class Speeds:
     linear_flops_per_s: float  # the linear layers' rate while reading a batch of prompts
     attention_flops_per_s: float  # attention's rate over a long masked context
     step_seconds: float  # a decoding step's fixed cost (weights read, per-step overhead)
-    row_step_seconds: float  # what each further row adds to a decoding step
+    row_step_seconds: float  # what each further row adds to a decoding step, up to a full batch
     copy_bytes_per_s: float  # memory copy bandwidth (the growing KV cache is copied each step)
-    backward_ratio: float  # a forward plus backward pass over a forward pass, same tokens
+    train_token_seconds: float  # a training batch's forward pass through the layers, per token
+    backward_ratio: float  # a forward plus backward pass over a forward pass, same batch
     head_seconds: float  # per trained answer token: output layer and loss, forward and backward
     shapes: Shapes  # the model's sizes, in the dtype it computes in
     seconds: float  # what the probe took
@@ -98,7 +106,11 @@ def expect(
     and what the options that shorten a run would save."""
     config = prepared.config
     prompt = generation.render_prompts(tokenizer, prepared.examples["test"][:1])[0]
-    speeds = probe(model, tokenizer, precision, tokenizer(prompt)["input_ids"], config.eval.batch_size)
+    lengths = [min(p + a + 2, config.data.max_length) for p, a in prepared.token_counts["train"]]
+    rows = config.train.batch_size
+    width = _padded_tokens(lengths, rows, config.run.seed) / max(1, len(lengths))  # a batch's typical row
+    batch = (rows, max(16, min(round(width), PROBE_TRAIN_TOKENS // rows)))
+    speeds = probe(model, tokenizer, precision, tokenizer(prompt)["input_ids"], config.eval.batch_size, batch)
     shots = None
     if few_shot:
         rendered = generation.render_prompts(tokenizer, few_shot)
@@ -201,7 +213,7 @@ def training_seconds(
     backward = 1 + _adapted_share(config, layers) * (speeds.backward_ratio - 1)
     if cfg.method == "full":  # the weights' gradients too: about the activations' again
         backward += speeds.backward_ratio - 1
-    token = speeds.shapes.linear_flops(1) / speeds.linear_flops_per_s
+    token = speeds.train_token_seconds
     fitting = epochs * (_padded_tokens(lengths, cfg.batch_size, config.run.seed) * token * backward)
     fitting += epochs * answers * speeds.head_seconds
     evaluations = math.ceil(steps / (cfg.eval_steps or max(1, math.ceil(steps / 4)))) + 1 if val else 0
@@ -228,29 +240,42 @@ def _adapted_share(config: RunConfig, layers: int) -> float:
     return min(1.0, top / layers)
 
 
-def probe(model: Any, tokenizer: Any, precision: str, sample_ids: list[int], batch_size: int) -> Speeds:
-    """Time the model on this machine in a few seconds; `sample_ids` are a real prompt's tokens."""
+def probe(
+    model: Any,
+    tokenizer: Any,
+    precision: str,
+    sample_ids: list[int],
+    batch_size: int,
+    train_batch: tuple[int, int] = (2, 128),
+) -> Speeds:
+    """Time the model on this machine in a few seconds; `sample_ids` are a real prompt's tokens,
+    `train_batch` the rows and tokens per row of a typical training batch."""
 
     started = time.perf_counter()
     head = _output_layer_seconds(model, precision)
     model = generation.inference_model(model, precision)
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    rows = max(2, min(PROBE_ROWS, batch_size))
-    _generate(model, precision, _tile(sample_ids, 16), 1, 2, pad)  # first calls set up kernels: untimed
-    _, one_step = _generate(model, precision, _tile(sample_ids, 64), 1, PROBE_STEPS, pad)
-    many_prefill, many_step = _generate(model, precision, _tile(sample_ids, 64), rows, PROBE_STEPS, pad)
+    full = max(2, min(PROBE_BATCH, batch_size))
+    short = _tile(sample_ids, 16)
+    _generate(model, precision, short, 1, 2, pad)  # first calls set up kernels: untimed
+    _, one_step = _generate(model, precision, short, 1, PROBE_STEPS, pad)
+    _, full_step = _generate(model, precision, short, full, PROBE_STEPS, pad)
+    rows = PROBE_ROWS
+    prefill, _ = _generate(model, precision, _tile(sample_ids, 64), rows, 1, pad)
     shapes = Shapes.of(model.config, _dtype_bytes(model))
-    row_step = max(0.0, (many_step - one_step) / (rows - 1))
+    row_step = max(0.0, (full_step - one_step) / (full - 1))
     attention = _attention_flops_per_s(model.config, next(model.parameters()).dtype)
-    forward, both = _forward_backward(model, precision, _tile(sample_ids, 128), device)
+    batch = [_tile(sample_ids, train_batch[1])] * train_batch[0]
+    forward, both = _forward_backward(model, precision, batch, device)
     copy_rate = _copy_bytes_per_s()
     return Speeds(
-        linear_flops_per_s=rows * shapes.linear_flops(64) / many_prefill,
+        linear_flops_per_s=rows * shapes.linear_flops(64) / prefill,
         attention_flops_per_s=attention,
         step_seconds=max(1e-4, one_step - row_step),
         row_step_seconds=row_step,
         copy_bytes_per_s=copy_rate,
+        train_token_seconds=forward / (train_batch[0] * train_batch[1]),
         backward_ratio=max(1.0, both / forward),
         head_seconds=head,
         shapes=shapes,
@@ -326,28 +351,29 @@ def _generate(
     return stamps[0] - began, statistics.median(gaps) if gaps else 0.0
 
 
-def _forward_backward(model: Any, precision: str, ids: list[int], device: Any) -> tuple[float, float]:
+def _forward_backward(model: Any, precision: str, batch: list[list[int]], device: Any) -> tuple[float, float]:
     """Seconds of a forward pass, and of a forward and backward pass, through the layers over one
-    example (the backward to the activations only, as LoRA's goes: the weights are frozen for it)."""
+    batch (the backward to the activations only, as LoRA's goes: the weights are frozen for it)."""
     import torch
 
-    input_ids = torch.tensor([ids], device=device)
+    input_ids = torch.tensor(batch, device=device)
     embed = model.get_input_embeddings()
 
-    def backward() -> float:
+    def forward(ids: Any) -> float:
         began = time.perf_counter()
-        embeds = embed(input_ids).detach().requires_grad_(True)
+        with torch.no_grad():
+            model(input_ids=ids, logits_to_keep=1)
+        return time.perf_counter() - began
+
+    def backward(ids: Any) -> float:
+        began = time.perf_counter()
+        embeds = embed(ids).detach().requires_grad_(True)
         model(inputs_embeds=embeds, logits_to_keep=1).logits.float().sum().backward()
         return time.perf_counter() - began
 
     with _frozen(model), generation.compute_context(model, precision, device.type):
-        with torch.no_grad():
-            model(input_ids=input_ids, logits_to_keep=1)
-            began = time.perf_counter()
-            model(input_ids=input_ids, logits_to_keep=1)
-            forward = time.perf_counter() - began
-        backward()  # the first backward pass sets up its kernels: untimed
-        return forward, backward()
+        forward(input_ids[:1, :32]), backward(input_ids[:1, :32])  # first calls set up kernels: untimed
+        return forward(input_ids), backward(input_ids)
 
 
 def _output_layer_seconds(model: Any, precision: str, tokens: int = 256) -> float:
