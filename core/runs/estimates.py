@@ -1,14 +1,14 @@
 """How long each stage of a run should take on this machine, from a probe of a few seconds.
 
-The probe times the run's own model in its own precision: a batch of short prompts gives the linear
-layers' speed at reading prompts; short generations of one row and of a full batch give the cost of
-a decoding step at both ends (in fp32 a step of 8 rows costs twice one of 1 row, one of 32 only 2.5
-times, so the full batch is timed rather than extrapolated); one masked attention over a long context
-gives attention's speed; a forward and a backward pass of one training batch at the run's batch size
-and typical length give what a training token costs (the rate depends on the shape: bf16 on this
-Xeon read 2x320 tokens at half its rate over 8x64); the output layer and loss as training runs them
-give what each trained answer token adds; copying many small blocks gives the bandwidth the KV
-cache is moved at. Each stage then follows its own plan: the batches
+The probe times the run's own model in its own precision: short generations of one row and of a
+full batch give the linear layers' speed at reading prompts (the full batch's 512 prompt tokens) and
+the cost of a decoding step at both ends (in fp32 a step of 8 rows costs twice one of 1 row, one of
+32 only 2.5 times: the full batch is timed rather than extrapolated); one masked attention over a
+long context gives attention's speed; a forward and a backward pass over one training batch of the
+run's batch size and typical length give what a training token costs (the rate depends on the shape:
+bf16 reads 2x320 tokens at half its rate over 8x64 on the Xeon of the README); the output layer and
+loss as training runs them give what each trained answer token adds; copying many small blocks gives
+the bandwidth the KV cache is moved at. Each stage then follows its own plan: the batches
 `generation.plan` makes of its prompts, and the padded tokens and validation passes of the fine-tune.
 No table of known CPUs is involved: a slower machine probes slower.
 
@@ -38,9 +38,9 @@ from ..plugins.scenario import Example
 if TYPE_CHECKING:
     from ..run_config import RunConfig
 
-PROBE_ROWS = 8  # rows of the probe's batch of prompts (64 tokens each)
 PROBE_STEPS = 6  # decoding steps timed per probe generation
-PROBE_BATCH = 32  # most rows of the probe's full-batch decoding (the eval batch size, if smaller)
+PROBE_BATCH = 32  # most rows of the probe's full batch (the eval batch size, if smaller)
+PROBE_PROMPT_TOKENS = 512  # prompt tokens the full batch reads (16 per row at 32 rows)
 PROBE_TRAIN_TOKENS = 1024  # most tokens of the probe's training batch
 LONG_RUN = 15 * 60  # seconds from which a run says how to shorten it
 # A fine-tune's steps cost this many times the probe's bare forward and backward passes over a
@@ -257,12 +257,10 @@ def probe(
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     full = max(2, min(PROBE_BATCH, batch_size))
-    short = _tile(sample_ids, 16)
+    short, prompt = _tile(sample_ids, 16), _tile(sample_ids, max(16, PROBE_PROMPT_TOKENS // full))
     _generate(model, precision, short, 1, 2, pad)  # first calls set up kernels: untimed
     _, one_step = _generate(model, precision, short, 1, PROBE_STEPS, pad)
-    _, full_step = _generate(model, precision, short, full, PROBE_STEPS, pad)
-    rows = PROBE_ROWS
-    prefill, _ = _generate(model, precision, _tile(sample_ids, 64), rows, 1, pad)
+    prefill, full_step = _generate(model, precision, prompt, full, PROBE_STEPS, pad)
     shapes = Shapes.of(model.config, _dtype_bytes(model))
     row_step = max(0.0, (full_step - one_step) / (full - 1))
     attention = _attention_flops_per_s(model.config, next(model.parameters()).dtype)
@@ -270,7 +268,7 @@ def probe(
     forward, both = _forward_backward(model, precision, batch, device)
     copy_rate = _copy_bytes_per_s()
     return Speeds(
-        linear_flops_per_s=rows * shapes.linear_flops(64) / prefill,
+        linear_flops_per_s=full * shapes.linear_flops(len(prompt)) / prefill,
         attention_flops_per_s=attention,
         step_seconds=max(1e-4, one_step - row_step),
         row_step_seconds=row_step,
