@@ -5,7 +5,12 @@ Two ways to make every model choose its intent from the labels a run knows (issu
   \\nReply:"), what `scenario run` does (core/evaluation/generation.py);
 - likelihood ranking: the sum of the log-probabilities of each label start after the prompt, highest
   wins, as lm-evaluation-harness scores multiple choice (`acc`; `acc_norm` divides by the start's
-  length in characters). The prompt is run once and its KV cache shared by every label.
+  length in characters). The prompt is run once and its KV cache shared by every label;
+- the same ranking calibrated (Zhao et al., 2021): each label's log-probability after the row's
+  prompt minus its mean after three content-free prompts ("N/A", "", "[MASK]" as the ticket), which
+  removes the model's prior for a label; plain prompts only.
+A reference that is not a language model closes the table: logistic regression on TF-IDF character
+2-5-grams of the tickets, fitted on the same training rows (what the rows allow a simple classifier).
 
 For each model (the base model with the plain prompts, with 3-shot prompts, and the tuned model of
 `--run`): accuracy of the chosen intent on the held-out rows of the support sample, and the seconds
@@ -37,10 +42,11 @@ def prefix_tree(model: Any, tokenizer: Any, examples: list, starts: list[str], p
     return [text for text, _ in answers]
 
 
-def likelihood(
+def label_logprobs(
     model: Any, tokenizer: Any, examples: list, starts: list[str], precision: str
-) -> tuple[list[str], list[str]]:
-    """Each row's best start by summed log-probability (acc) and by log-probability per character."""
+) -> list[Any]:
+    """Each row's summed log-probability of every start after its prompt (the prompt is run once and
+    its KV cache shared by every start)."""
     import torch
 
     from scenario_pack.core.evaluation import generation
@@ -52,8 +58,7 @@ def likelihood(
     pad = tokenizer.pad_token_id
     ids = torch.tensor([c + [pad] * (width - len(c)) for c in candidates], device=device)
     real = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in candidates], device=device)
-    chars = torch.tensor([len(s) for s in starts], dtype=torch.float32)
-    best, best_norm = [], []
+    totals = []
     model.eval()
     for prompt in generation.render_prompts(tokenizer, examples):
         prompt_ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]], device=device)
@@ -65,10 +70,35 @@ def likelihood(
             rest = model(input_ids=ids, attention_mask=attention.long(), cache=cache)
             logp = torch.cat([first.logits[:, -1:].expand(len(candidates), -1, -1), rest.logits[:, :-1]], 1)
             logp = logp.float().log_softmax(-1).gather(2, ids.unsqueeze(-1)).squeeze(-1) * real
-        total = logp.sum(1).cpu()
-        best.append(starts[int(total.argmax())])
-        best_norm.append(starts[int((total / chars).argmax())])
-    return best, best_norm
+        totals.append(logp.sum(1).cpu())
+    return totals
+
+
+def content_free(prepared: Any) -> list[Any]:
+    """Plain prompts whose ticket is content-free ("N/A", "", "[MASK]") and other text fields empty: what
+    a model says with no ticket, the prior that contextual calibration (Zhao et al., 2021) divides out."""
+    scenario, row = prepared.scenario, prepared.test[0]
+    blank = {k: "" if isinstance(v, str) and k != scenario.label_field else v for k, v in row.items()}
+    return [
+        scenario.format({**blank, scenario.input_field: text}, prepared.context)
+        for text in ("N/A", "", "[MASK]")
+    ]
+
+
+def text_classifier(prepared: Any, rows: int) -> list[str]:
+    """Reference, not a language model: logistic regression on TF-IDF character 2-5-grams of each
+    ticket's subject and text, fitted on the training and validation rows (scikit-learn)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def text(row: dict[str, Any]) -> str:
+        return f"{row.get('subject') or ''} {row['ticket']}"
+
+    seen = prepared.train + prepared.val
+    features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+    classifier = LogisticRegression(C=10, max_iter=2000)
+    classifier.fit(features.fit_transform([text(r) for r in seen]), [r["intent"] for r in seen])
+    return list(classifier.predict(features.transform([text(r) for r in prepared.test[:rows]])))
 
 
 def main() -> None:
@@ -77,6 +107,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, help="a support run folder: also compare its tuned model")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     args = parser.parse_args()
+
+    import torch
 
     from scenario_pack.core.evaluation.answers import few_shot_prompts
     from scenario_pack.core.reporting import results
@@ -98,26 +130,42 @@ def main() -> None:
         run = RunFolder(args.run)
         method = results.read(run.report_json).training.method
         models.append(("tuned", tuned.load_tuned(run.tuned(), method, default_model()[1]), plain))
+    chars = torch.tensor([len(s) for s in starts], dtype=torch.float32)
     print(f"machine: {machine()}; precision {precision}; {len(truth)} held-out rows, {len(starts)} intents")
-    print(f"{'model':<14}{'method':<24}{'accuracy':>9}{'seconds':>9}")
+    print(f"{'model':<14}{'method':<30}{'accuracy':>9}{'seconds':>9}")
+
+    def intent_of(start: str) -> str:
+        return scenario.parse(start, context)["intent"]
+
+    def show(name: str, method: str, chosen: list[str], seconds: float) -> None:
+        accuracy = sum(c == t for c, t in zip(chosen, truth, strict=True)) / len(truth)
+        print(f"{name:<14}{method:<30}{accuracy:>9.3f}{seconds:>9.1f}")
+
     for name, net, examples in models:
-
-        def intent_of(start: str) -> str:
-            return scenario.parse(start, context)["intent"]
-
         began = time.perf_counter()
         tree = [intent_of(text) for text in prefix_tree(net, tokenizer, examples, starts, precision)]
-        tree_s = time.perf_counter() - began
+        show(name, "prefix tree", tree, time.perf_counter() - began)
         began = time.perf_counter()
-        ranked, ranked_norm = likelihood(net, tokenizer, examples, starts, precision)
-        rank_s = time.perf_counter() - began
-        for method, chosen, seconds in (
-            ("prefix tree", tree, tree_s),
-            ("likelihood (acc)", [intent_of(s) for s in ranked], rank_s),
-            ("likelihood (acc_norm)", [intent_of(s) for s in ranked_norm], rank_s),
-        ):
-            accuracy = sum(c == t for c, t in zip(chosen, truth, strict=True)) / len(truth)
-            print(f"{name:<14}{method:<24}{accuracy:>9.3f}{seconds:>9.1f}")
+        totals = label_logprobs(net, tokenizer, examples, starts, precision)
+        seconds = time.perf_counter() - began
+
+        def best(scores: list[Any]) -> list[str]:
+            return [intent_of(starts[int(row.argmax())]) for row in scores]
+
+        show(name, "likelihood (acc)", best(totals), seconds)
+        show(name, "likelihood (acc_norm)", best([t / chars for t in totals]), seconds)
+        if examples is plain:  # a content-free few-shot prompt would need its own shots: not measured
+            began = time.perf_counter()
+            prior = torch.stack(label_logprobs(net, tokenizer, content_free(prepared), starts, precision))
+            calibrated = best([t - prior.mean(0) for t in totals])
+            show(name, "likelihood, calibrated", calibrated, seconds + time.perf_counter() - began)
+    began = time.perf_counter()
+    show(
+        "reference",
+        "tf-idf + logistic regression",
+        text_classifier(prepared, args.rows),
+        time.perf_counter() - began,
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def attention_heads(config: Any) -> tuple[int, int]:
+    """Query heads and the size of each (a config may set its head size apart from hidden / heads)."""
+    heads = config.num_attention_heads
+    return heads, getattr(config, "head_dim", None) or config.hidden_size // heads
+
+
 @dataclass(frozen=True)
 class Shapes:
     """The sizes of a decoder-only transformer that decide its cost per token."""
@@ -24,8 +30,7 @@ class Shapes:
 
     @classmethod
     def of(cls, config: Any, dtype_bytes: int) -> Shapes:
-        heads = config.num_attention_heads
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        heads, head_dim = attention_heads(config)
         return cls(
             layers=config.num_hidden_layers,
             hidden=config.hidden_size,
