@@ -107,10 +107,7 @@ def expect(
     and what the options that shorten a run would save."""
     config = prepared.config
     prompt = generation.render_prompts(tokenizer, prepared.examples["test"][:1])[0]
-    lengths = [min(p + a + 2, config.data.max_length) for p, a in prepared.token_counts["train"]]
-    rows = config.train.batch_size
-    width = _padded_tokens(lengths, rows, config.run.seed) / max(1, len(lengths))  # a batch's typical row
-    batch = (rows, max(16, min(round(width), PROBE_TRAIN_TOKENS // rows)))
+    batch = training_batch(config, prepared.token_counts["train"])
     speeds = probe(model, tokenizer, precision, tokenizer(prompt)["input_ids"], config.eval.batch_size, batch)
     shots = None
     if few_shot:
@@ -206,7 +203,7 @@ def training_seconds(
     and loss, forward and backward, then its validation passes; `train` and `val` hold each example's
     (prompt, answer) tokens."""
     cfg, cut = config.train, config.data.max_length
-    lengths = [min(p + a + 2, cut) for p, a in train]
+    lengths = _example_lengths(train, cut)
     answers = sum(min(a + 2, n) for (_, a), n in zip(train, lengths, strict=True))
     per_step = cfg.batch_size * cfg.grad_accum
     steps = cfg.max_steps or max(1, math.ceil(math.ceil(len(lengths) / per_step) * cfg.epochs))
@@ -218,10 +215,25 @@ def training_seconds(
     fitting = epochs * (_padded_tokens(lengths, cfg.batch_size, config.run.seed) * token * backward)
     fitting += epochs * answers * speeds.head_seconds
     evaluations = math.ceil(steps / (cfg.eval_steps or max(1, math.ceil(steps / 4)))) + 1 if val else 0
-    val_tokens = sum(min(p + a + 2, cut) for p, a in val)
+    val_tokens = sum(_example_lengths(val, cut))
     val_answers = sum(a + 2 for _, a in val)
     checking = evaluations * (val_tokens * token + val_answers * speeds.head_seconds / 3)
     return TRAIN_OVERHEAD * (fitting + checking)
+
+
+def training_batch(config: RunConfig, train: list[tuple[int, int]]) -> tuple[int, int]:
+    """Rows and tokens per row of a typical training batch (the mean padded row, at most
+    PROBE_TRAIN_TOKENS in all): the shape the probe times a training token at."""
+    lengths = _example_lengths(train, config.data.max_length)
+    rows = config.train.batch_size
+    width = _padded_tokens(lengths, rows, config.run.seed) / max(1, len(lengths))
+    return rows, max(16, min(round(width), PROBE_TRAIN_TOKENS // rows))
+
+
+def _example_lengths(counts: list[tuple[int, int]], max_length: int) -> list[int]:
+    """Each example's tokens as the trainer sees them: prompt, answer and the chat template's two
+    closing tokens, cut at max_length."""
+    return [min(p + a + 2, max_length) for p, a in counts]
 
 
 def _padded_tokens(lengths: list[int], batch_size: int, seed: int) -> float:
@@ -247,7 +259,7 @@ def probe(
     precision: str,
     sample_ids: list[int],
     batch_size: int,
-    train_batch: tuple[int, int] = (2, 128),
+    train_batch: tuple[int, int],
 ) -> Speeds:
     """Time the model on this machine in a few seconds; `sample_ids` are a real prompt's tokens,
     `train_batch` the rows and tokens per row of a typical training batch."""
