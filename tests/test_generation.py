@@ -75,30 +75,32 @@ def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_model: P
     assert len({len(ex.prompt[0]["content"]) for ex in examples}) == 4  # the batch really was padded
 
 
-def test_long_contexts_preallocate_the_cache_and_answer_the_same(
-    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("capacity", [40, 3])  # the batch's full length; too short, so it must grow
+def test_the_preallocated_cache_answers_as_the_default_cache_without_copying(
+    tiny_model: Path, capacity: int
 ) -> None:
-    """Batches whose context reaches STATIC_CACHE_FROM get a static KV cache: a speed choice only."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """A speed choice only: the same tokens as transformers' own cache, with attention handed views
+    of one buffer per layer rather than a fresh concatenation at every step."""
+    import torch
+    from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    texts = ["where is my order", "i want to return the kettle i bought last week please", "refund"]
-    examples = [Example([{"role": "user", "content": t}], "") for t in texts]
-    caches: list[str | None] = []
-    real = model.generate
+    from scenario_pack.core.evaluation import kv_cache
 
-    def spy(**kwargs):
-        caches.append(kwargs.get("cache_implementation"))
-        return real(**kwargs)
-
-    model.generate = spy
-    answers = {}
-    for threshold in (10**6, 1):
-        monkeypatch.setattr(generation, "STATIC_CACHE_FROM", threshold)
-        answers[threshold] = [t for t, _ in generation.generate(model, tokenizer, examples, 12, batch_size=8)]
-    assert caches == [None, "static"]
-    assert answers[1] == answers[10**6]
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    ids = torch.randint(3, model.config.vocab_size, (2, 8))
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0  # a left-padded row
+    settings = {"max_new_tokens": 12, "min_new_tokens": 12, "do_sample": False, "pad_token_id": 0}
+    cache = kv_cache.for_batch(model, capacity)
+    with torch.inference_mode():
+        default = model.generate(input_ids=ids, attention_mask=mask, **settings)
+        ours = model.generate(input_ids=ids, attention_mask=mask, cache=cache, **settings)
+    assert torch.equal(default, ours)
+    layer = cache.layers[0]
+    assert isinstance(layer, kv_cache.PreallocatedLayer) and layer.get_seq_length() == 8 + 11
+    assert layer.keys.data_ptr() == layer.key_buffer.data_ptr()  # a view, not a copy
+    assert layer.key_buffer.shape[-2] >= 19
 
 
 def test_a_row_is_timed_to_its_own_last_token() -> None:

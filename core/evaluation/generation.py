@@ -1,8 +1,9 @@
 """Batched, greedy generation for evaluation.
 
 Prompts are sorted by length and generated in batches with left padding (built here, whatever the
-tokenizer's padding_side) and the KV cache, so a batch wastes little on padding; a batch holds as
-many rows as fit a token budget, so short prompts go 32 at a time and few-shot prompts fewer.
+tokenizer's padding_side), so a batch wastes little on padding; a batch holds as many rows as fit a
+token budget, so short prompts go 32 at a time and few-shot prompts fewer. Each batch decodes into
+a KV cache preallocated for its prompt width and answer budget (kv_cache.py).
 Results come back in the caller's order.
 """
 
@@ -58,17 +59,6 @@ def inference_model(model: Any, precision: str) -> Any:
     # evaluation grow by ~2 GB on CPU, the same weights requiring grad did not, with identical
     # answers at the same speed. Under inference_mode requiring grad costs nothing.
     return half.requires_grad_(True)
-
-
-# The KV cache grows by a torch.cat of every layer's keys and values at each step, a copy that grows with
-# the context; a static cache is preallocated but attends over its full length. Measured on the default
-# model in fp32 (Xeon with AVX512 and AMX, 2 cores), same answers either way:
-# - 14 three-shot support prompts of ~1,035 tokens (+112 new): decoding 222 -> 134 ms per step static
-#   (the cat was 38% of the time); 16 code prompts of 165-447 tokens (+400): 54.7 -> 66.4 new tokens/s;
-#   under bf16 the three-shot prompts went 55.6 -> 70.2 new tokens/s.
-# - 14 plain support prompts of ~270 tokens (+112): 123 -> 178 ms per step; 16 content prompts of ~100
-#   tokens (+90 to 420): 55.9 -> 51.9 new tokens/s. Short contexts keep the growing cache.
-STATIC_CACHE_FROM = 768  # prompt width + answer budget (tokens) from which a batch preallocates
 
 
 def decoding_options(eval_config: EvalConfig) -> dict[str, Any]:
@@ -162,6 +152,8 @@ def generate(
     """
     import torch
 
+    from . import kv_cache
+
     model = inference_model(model, precision)
     prompts = render_prompts(tokenizer, examples)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -181,7 +173,6 @@ def generate(
             ids = encoded[i]
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
             attention[row, width - len(ids) :] = 1
-        cache = {"cache_implementation": "static"} if width + budgets[batch[0]] >= STATIC_CACHE_FROM else {}
         finished = _finish_times(len(batch), tokenizer.eos_token_id)
         closed = [_closed_start(sequences, width, len(batch))] if sequences else []
         began = time.perf_counter()
@@ -194,7 +185,8 @@ def generate(
                 eos_token_id=tokenizer.eos_token_id,
                 stopping_criteria=[finished],
                 logits_processor=closed,
-                **{"do_sample": False, **cache, **(options or {})},
+                cache=kv_cache.for_batch(model, width + budgets[batch[0]]),
+                **{"do_sample": False, **(options or {})},
             )
         ended = time.perf_counter()
         for row, i in enumerate(batch):

@@ -8,12 +8,12 @@ long context gives attention's speed; a forward and a backward pass over one tra
 run's batch size and typical length give what a training token costs (the rate depends on the shape:
 bf16 reads 2x320 tokens at half its rate over 8x64 on the Xeon of the README); the output layer and
 loss as training runs them give what each trained answer token adds; copying many small blocks gives
-the bandwidth the KV cache is moved at. Each stage then follows its own plan: the batches
+the bandwidth the KV cache is read at. Each stage then follows its own plan: the batches
 `generation.plan` makes of its prompts, and the padded tokens and validation passes of the fine-tune.
 No table of known CPUs is involved: a slower machine probes slower.
 
-Two factors were measured rather than derived (on the three samples, see the README): the cache is
-moved about three times per decoding step, and a fine-tune runs at about 1 / TRAIN_OVERHEAD of the
+Two factors were measured rather than derived (on the samples, see the README): attention reads the
+cache at about half the copy bandwidth (CACHE_READS), and a fine-tune runs at about 1 / TRAIN_OVERHEAD of the
 probe's bare passes over a batch of its shape (the optimizer, the adapters' own matmuls, the
 trainer's data handling).
 """
@@ -49,6 +49,10 @@ LONG_RUN = 15 * 60  # seconds from which a run says how to shorten it
 # (LoRA on 20 of 30 layers), content 1.40 in fp32, code 1.82 in bf16 (all 30 layers, 3 epochs of
 # long rows); 1.4 is their geometric mean, which keeps each within 30%.
 TRAIN_OVERHEAD = 1.4
+# Each decoding step reads the cache written so far (attention over it) at about half the probe's
+# copy bandwidth. Fitted on the support sample's base and few-shot stages as a run generates them
+# (Xeon of the README): fp32 1.55 and 2.37, bf16 2.01 and 1.93.
+CACHE_READS = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Speeds:
     attention_flops_per_s: float  # attention's rate over a long masked context
     step_seconds: float  # a decoding step's fixed cost (weights read, per-step overhead)
     row_step_seconds: float  # what each further row adds to a decoding step, up to a full batch
-    copy_bytes_per_s: float  # memory copy bandwidth (the growing KV cache is copied each step)
+    copy_bytes_per_s: float  # memory copy bandwidth (each decoding step reads the KV cache)
     train_token_seconds: float  # a training batch's forward pass through the layers, per token
     backward_ratio: float  # a forward plus backward pass over a forward pass, same batch
     head_seconds: float  # per trained answer token: output layer and loss, forward and backward
@@ -180,14 +184,10 @@ def generation_seconds(
     per_token_cache = 2 * shapes.layers * shapes.kv_dim * shapes.dtype_bytes  # keys and values
     for batch in generation.plan(order, budgets, prompt_tokens, batch_size, batch_tokens):
         rows, width, steps = len(batch), max(prompt_tokens[i] for i in batch), budgets[batch[0]]
-        static = width + steps >= generation.STATIC_CACHE_FROM
-        keys = width + steps if static else width  # a preallocated cache is attended over in full
         total += rows * shapes.linear_flops(width) / speeds.linear_flops_per_s
-        total += rows * shapes.attention_flops(width, keys) / speeds.attention_flops_per_s
-        # Each step moves the whole cache three times over (measured on the samples: a growing one is
-        # copied to grow, read and written, then read by attention), a preallocated one at its full length.
-        contexts = [width + steps] * steps if static else [width + k for k in range(steps)]
-        total += 3 * rows * per_token_cache * sum(contexts) / speeds.copy_bytes_per_s
+        total += rows * shapes.attention_flops(width, width) / speeds.attention_flops_per_s
+        read = rows * per_token_cache * (steps * width + steps * (steps - 1) / 2)  # the growing context
+        total += CACHE_READS * read / speeds.copy_bytes_per_s
         total += steps * (speeds.step_seconds + rows * speeds.row_step_seconds)
     return total
 
@@ -295,8 +295,8 @@ def probe(
 
 
 def _copy_bytes_per_s() -> float:
-    """Bytes read and written per second when copying many blocks of a few hundred KB, the way a
-    growing cache is copied (one block per layer, keys and values, each step)."""
+    """Bytes read and written per second when copying many blocks of a few hundred KB, the size of
+    one layer's keys or values in a batch's cache."""
     import torch
 
     blocks, times = [torch.ones(256 * 1024, dtype=torch.uint8) for _ in range(256)], []
@@ -337,8 +337,11 @@ def _attention_flops_per_s(config: Any, dtype: Any, queries: int = 1024, keys: i
 def _generate(
     model: Any, precision: str, ids: list[int], rows: int, steps: int, pad: int
 ) -> tuple[float, float]:
-    """Seconds of the prefill and the median decoding step of one greedy generation of `rows` rows."""
+    """Seconds of the prefill and the median decoding step of one greedy generation of `rows` rows,
+    into the cache evaluation uses."""
     import torch
+
+    from ..evaluation import kv_cache
 
     stamps: list[float] = []
     hook = model.register_forward_hook(lambda *_: stamps.append(time.perf_counter()))
@@ -350,6 +353,7 @@ def _generate(
             model.generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
+                cache=kv_cache.for_batch(model, len(ids) + steps),
                 max_new_tokens=steps,
                 min_new_tokens=steps,
                 do_sample=False,
