@@ -103,6 +103,41 @@ def test_the_preallocated_cache_answers_as_the_default_cache_without_copying(
     assert layer.key_buffer.shape[-2] >= 19
 
 
+def test_a_prompt_tuned_model_sees_its_virtual_tokens_once(tiny_model: Path) -> None:
+    """Batched answers of a prompt-tuned model equal a plain greedy loop over [virtual tokens, prompt,
+    answer so far] with no cache (PEFT alone re-inserts the virtual tokens at every step)."""
+    import torch
+    from peft import PromptTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    with torch.no_grad():  # larger random weights: answers that depend on the whole context
+        for weight in base.parameters():
+            weight.mul_(25 if weight.dim() == 2 else 1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5)).eval()
+    texts = ["where is my order", "i want to return the kettle i bought last week please"]
+    examples = [Example([{"role": "user", "content": t}], "") for t in texts]
+    specials = tokenizer.all_special_ids  # a random tiny model would end at once, or write nothing
+    words_only = {"suppress_tokens": specials}
+    answers = generation.generate(model, tokenizer, examples, 8, batch_size=8, options=words_only)
+    batched = [text for text, _ in answers]
+    expected = []
+    with torch.no_grad():
+        for prompt in generation.render_prompts(tokenizer, examples):
+            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            answer: list[int] = []
+            for _ in range(8):
+                embeds = base.get_input_embeddings()(torch.tensor([ids + answer]))
+                embeds = torch.cat((model.get_prompt(batch_size=1), embeds), dim=1)
+                logits = base(inputs_embeds=embeds).logits[0, -1]
+                logits[specials] = float("-inf")
+                answer.append(int(logits.argmax()))
+            expected.append(tokenizer.decode(answer, skip_special_tokens=True))
+    assert batched == expected
+
+
 def test_a_row_is_timed_to_its_own_last_token() -> None:
     """Per-answer seconds must differ where rows end at different steps, not share the batch time."""
     import torch

@@ -173,33 +173,59 @@ def generate(
             ids = encoded[i]
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
             attention[row, width - len(ids) :] = 1
-        finished = _finish_times(len(batch), tokenizer.eos_token_id)
-        closed = [_closed_start(sequences, width, len(batch))] if sequences else []
         began = time.perf_counter()
         with torch.inference_mode(), compute_context(model, precision, device.type):
-            output = model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=attention.to(device),
+            runner, inputs = _model_inputs(model, input_ids.to(device), attention.to(device), pad_id)
+            start = inputs["input_ids"].shape[1]  # where the answer begins in the output
+            finished = _finish_times(len(batch), tokenizer.eos_token_id)
+            closed = [_closed_start(sequences, start, len(batch))] if sequences else []
+            output = runner.generate(
+                **inputs,
                 max_new_tokens=budgets[batch[0]],
                 pad_token_id=pad_id,
                 eos_token_id=tokenizer.eos_token_id,
                 stopping_criteria=[finished],
                 logits_processor=closed,
-                cache=kv_cache.for_batch(model, width + budgets[batch[0]]),
+                cache=kv_cache.for_batch(runner, start + budgets[batch[0]]),
                 **{"do_sample": False, **(options or {})},
             )
         ended = time.perf_counter()
         for row, i in enumerate(batch):
-            text = tokenizer.decode(output[row, width:], skip_special_tokens=True)
+            text = tokenizer.decode(output[row, start:], skip_special_tokens=True)
             results[i] = (text, round((finished.times[row] or ended) - began, 4))
         if trace is not None:
             tokens = [len(encoded[i]) for i in batch]
             steered = closed[0].steered if closed else [False] * len(batch)
-            trace.append(Batch(list(batch), tokens, output.shape[1] - width, ended - began, steered))
+            trace.append(Batch(list(batch), tokens, output.shape[1] - start, ended - began, steered))
         if progress:
             progress(len(batch))
         interrupt.check()
     return [r for r in results if r is not None]
+
+
+def _model_inputs(model: Any, input_ids: Any, attention: Any, pad_id: int) -> tuple[Any, dict[str, Any]]:
+    """The model to call `generate` on and its inputs.
+
+    A prompt-tuning PeftModel generates from its base, with the virtual tokens' embeddings put before
+    each (left-padded) prompt here, as PEFT does at the first step: PEFT 0.21 looks for the cache
+    under transformers 4's name, finds none under transformers 5 and would insert the virtual tokens
+    again at every decoding step. The token ids carry a pad per virtual token, so processors that read
+    the prompt (n-gram and repetition rules) see the same ids as with any other model.
+    """
+    import torch
+
+    config = getattr(model, "active_peft_config", None)
+    if config is None or config.peft_type != "PROMPT_TUNING":
+        return model, {"input_ids": input_ids, "attention_mask": attention}
+    base = model.get_base_model()
+    rows, virtual = input_ids.shape[0], config.num_virtual_tokens
+    embeds = base.get_input_embeddings()(input_ids)
+    prompts = model.get_prompt(batch_size=rows).to(embeds.dtype)
+    return base, {
+        "input_ids": torch.cat((input_ids.new_full((rows, virtual), pad_id), input_ids), dim=1),
+        "inputs_embeds": torch.cat((prompts, embeds), dim=1),
+        "attention_mask": torch.cat((attention.new_ones((rows, virtual)), attention), dim=1),
+    }
 
 
 def _finish_times(rows: int, eos_id: int | None) -> Any:
