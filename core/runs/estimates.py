@@ -13,8 +13,8 @@ the bandwidth the KV cache is read at. Each stage then follows its own plan: the
 No table of known CPUs is involved: a slower machine probes slower.
 
 Two factors were measured rather than derived (on the samples, see the README): attention reads the
-cache at about half the copy bandwidth (CACHE_READS), and a fine-tune runs at about 1 / TRAIN_OVERHEAD of the
-probe's bare passes over a batch of its shape (the optimizer, the adapters' own matmuls, the
+cache at about half the copy bandwidth (CACHE_READS), and a fine-tune runs at about 1 / TRAIN_OVERHEAD
+of the probe's bare passes over a batch of its shape (the optimizer, the adapters' own matmuls, the
 trainer's data handling).
 """
 
