@@ -53,24 +53,40 @@ def token_lengths(tokenizer: Any, example: Any, max_length: int) -> tuple[int, i
     return kept, max(0, kept - prompt)
 
 
-def training_flops(model_config: Any, lengths: list[tuple[int, int]], lora_params: int) -> float:
+def training_flops(
+    model_config: Any, lengths: list[tuple[int, int]], lora_params: int, backward_layers: int
+) -> float:
     """Model FLOPs of one LoRA epoch over these examples, from the model's shapes.
 
     Forward: 2 FLOPs per weight per token for every linear layer, causal attention scores and
     values (2 * 2 * hidden per attended position), and the LM head for completion tokens only (the
     loss needs no other logits). Backward through frozen weights needs input gradients only (the
-    same FLOPs again, not twice); the adapter's own weights cost 6 FLOPs per weight per token.
-    Recomputation (gradient checkpointing) is not model work and is not counted.
+    same FLOPs again, not twice), and only through the `backward_layers` top layers: with LoRA on
+    the upper layers alone the backward pass stops below them. The adapter's own weights cost 6
+    FLOPs per weight per token. Recomputation (gradient checkpointing) is not model work.
     """
-    d, ff = model_config.hidden_size, model_config.intermediate_size
+    d, ff, layers = model_config.hidden_size, model_config.intermediate_size, model_config.num_hidden_layers
     kv = d * model_config.num_key_value_heads // model_config.num_attention_heads
-    per_token_linear = 2 * model_config.num_hidden_layers * (2 * d * d + 2 * d * kv + 3 * d * ff)
+    per_layer_token = 2 * (2 * d * d + 2 * d * kv + 3 * d * ff)
     total = 0.0
     for tokens, completion in lengths:
-        attention = model_config.num_hidden_layers * 2 * d * tokens * (tokens + 1)  # 4d per (query, key) pair
+        per_layer = per_layer_token * tokens + 2 * d * tokens * (tokens + 1)  # attention: 4d per pair
         head = 2 * d * model_config.vocab_size * completion
-        total += 2 * (per_token_linear * tokens + attention + head) + 6 * lora_params * tokens
+        total += (layers + backward_layers) * per_layer + 2 * head + 6 * lora_params * tokens
     return total
+
+
+def backward_layers(model: Any) -> int:
+    """Layers the backward pass goes through: from the lowest one holding a trainable weight up."""
+    import re
+
+    layers = model.config.num_hidden_layers
+    found = [
+        int(m.group(1))
+        for name, p in model.named_parameters()
+        if p.requires_grad and (m := re.search(r"layers\.(\d+)\.", name))
+    ]
+    return layers - min(found) if found else layers
 
 
 def held_out_loss(model: Any, tokenizer: Any, examples: list[Any]) -> float:
@@ -122,7 +138,7 @@ def trl_defaults(
         args=args,
         train_dataset=datasets.Dataset.from_list(training.to_records(examples)),
         processing_class=tokenizer,
-        peft_config=training.build_peft_config(run_config, source),
+        peft_config=training.build_peft_config(run_config, source, model),  # the same layers as ours
     )
     start = time.perf_counter()
     trainer.train()
@@ -169,7 +185,8 @@ def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
         "mean_train_loss": sum(losses) / len(losses),
         "last_train_loss": losses[-1],
         "held_out_loss": held_out_loss(model, tokenizer, held_out),
-        "flops": training_flops(model.config, lengths, lora),
+        "flops": training_flops(model.config, lengths, lora, backward_layers(model)),
+        "trainable": lora,
         "peak_gib": peak_memory_gib(),
     }
 
@@ -202,6 +219,7 @@ def main() -> None:
             [
                 r["side"],
                 r["steps"],
+                f"{r['trainable']:,}",
                 r["tokens"],
                 f"{r['seconds']:.1f}",
                 f"{rate:.0f}",
@@ -217,6 +235,7 @@ def main() -> None:
             [
                 "side",
                 "steps",
+                "trainable weights",
                 "real tokens",
                 "seconds",
                 "tokens/s",
