@@ -7,6 +7,7 @@ named, and never fail because a machine is slow.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,13 +42,20 @@ def default_model() -> tuple[Any, Any, str]:
     return models.load_tokenizer(models.DEFAULT_MODEL), models.load_model(models.DEFAULT_MODEL), source
 
 
+# Variables that hold torch's, MKL's and oneDNN's kernels to an older instruction set: with them an
+# AVX-512 machine runs the AVX2 code paths (its clock, cores and memory stay its own).
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
+
+
 def machine() -> str:
     import torch
 
     from scenario_pack.core.runtime import hardware
 
     hw = hardware.detect()
-    return f"{hw.describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    line = f"{hw.describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    capped = [f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)]
+    return line + (f"; instruction sets held back by {' '.join(capped)}" if capped else "")
 
 
 def matmul_peak_gflops(precision: str, size: int = 2048, seconds: float = 3.0) -> float:
