@@ -76,7 +76,7 @@ def training_flops(
     return total
 
 
-def backward_layers(model: Any) -> int:
+def layers_with_backward(model: Any) -> int:
     """Layers the backward pass goes through: from the lowest one holding a trainable weight up."""
     import re
 
@@ -185,7 +185,7 @@ def measure_side(side: str, rows: int, precision: str) -> dict[str, Any]:
         "mean_train_loss": sum(losses) / len(losses),
         "last_train_loss": losses[-1],
         "held_out_loss": held_out_loss(model, tokenizer, held_out),
-        "flops": training_flops(model.config, lengths, lora, backward_layers(model)),
+        "flops": training_flops(model.config, lengths, lora, layers_with_backward(model)),
         "trainable": lora,
         "peak_gib": peak_memory_gib(),
     }
