@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -78,8 +79,6 @@ def training_flops(
 
 def layers_with_backward(model: Any) -> int:
     """Layers the backward pass goes through: from the lowest one holding a trainable weight up."""
-    import re
-
     layers = model.config.num_hidden_layers
     found = [
         int(m.group(1))
