@@ -175,6 +175,8 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
     layers = train["lora_layers"]
     if layers is not None and (layers <= 0 or (isinstance(layers, float) and layers > 1)):
         errors.append(f"train.lora_layers={layers}: use a layer count, a share in (0, 1], or null for all.")
+    if train["replay_gib"] < 0:
+        errors.append(f"train.replay_gib={train['replay_gib']}: use 0 (off) or the GiB to keep at most.")
     seed = config["run"]["seed"]
     if not 0 <= seed < 2**32:
         errors.append(f"run.seed={seed}: use a whole number from 0 to {2**32 - 1}.")

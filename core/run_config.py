@@ -82,6 +82,11 @@ class TrainConfig:
         "adapt only the top N transformer layers, or this share of them (null: all); the backward "
         "pass then stops below them",
     )
+    replay_gib: float = key(
+        1.0,
+        "memory for what the layers below LoRA's compute per row, so a second epoch or validation "
+        "pass skips them (0: off)",
+    )
     prompt_tokens: int = key(20, "virtual tokens for prompt tuning")
     gradient_checkpointing: bool = key(False, "trade compute for memory")
     packing: bool = key(False, "pack examples padding-free (no attention across examples)")

@@ -46,12 +46,12 @@ def test_scenario_keys_are_checked() -> None:
 
 def test_bad_values_and_combinations() -> None:
     with pytest.raises(ConfigError) as info:
-        config.resolve(
-            {}, None, [("x", {"train": {"method": "qlora", "max_steps": 0}, "data": {"test_size": 1.5}})]
-        )
+        train = {"method": "qlora", "max_steps": 0, "replay_gib": -1}
+        config.resolve({}, None, [("x", {"train": train, "data": {"test_size": 1.5}})])
     message = str(info.value)
     assert "'qlora' is not one of lora, full, prompt-tuning" in message
     assert "data.test_size=1.5" in message and "train.max_steps=0" in message
+    assert "train.replay_gib=-1.0: use 0 (off)" in message
 
 
 def test_set_syntax_and_yaml_errors(tmp_path: Path) -> None:

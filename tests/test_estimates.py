@@ -57,6 +57,25 @@ def test_training_estimate_grows_with_epochs_and_shrinks_with_fewer_adapted_laye
     assert 1.6 * one < estimates.training_seconds(slower, config, train, val, 30) < 2 * one
 
 
+def test_replayed_frozen_layers_make_later_passes_cheaper_within_the_memory_allowed() -> None:
+    """A second epoch of LoRA on the top third skips the frozen two thirds' forward pass, if kept."""
+    config = RunConfig().with_values({"train.lora_layers": 10})
+    train, val = [(300, 100)] * 300, [(300, 100)] * 30
+    per_token = 4 * 576
+
+    def estimate(replay_bytes: int, **values: object) -> float:
+        return estimates.training_seconds(SPEEDS, config.with_values(values), train, val, 30, replay_bytes)
+
+    one, two = estimate(per_token), estimate(per_token, **{"train.epochs": 2})
+    assert estimate(0) > one  # validation passes after the first skip the frozen layers too
+    assert 1.3 * one < two < 1.8 * one < estimate(0, **{"train.epochs": 2})
+    # 132k tokens x 2,304 bytes need 0.28 GiB: with less allowed, every pass computes every layer
+    assert estimate(per_token, **{"train.epochs": 2, "train.replay_gib": 0.2}) == estimate(
+        0, **{"train.epochs": 2}
+    )
+    assert estimate(per_token, **{"train.lora_layers": None}) == estimate(0, **{"train.lora_layers": None})
+
+
 def test_a_long_run_says_how_to_shorten_it_and_a_short_one_does_not() -> None:
     long = estimates.StageEstimates(
         {"base_eval": 300.0, "few_shot_eval": 600.0, "train": 700.0}, 3.0, {"--baseline none": 600.0}

@@ -197,3 +197,80 @@ def test_lora_on_the_top_layers_only_trains_those_and_learns(
     assert {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trained} >= {"q_proj", "down_proj"}
     losses = [e["loss"] for e in result.log_history if "loss" in e]
     assert losses[-1] < losses[0]
+
+
+def three_layer_model(tiny_model: Path, **changes) -> object:
+    """The tiny model's shape with three layers (seeded: the same weights every call)."""
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    config = AutoConfig.from_pretrained(tiny_model, num_hidden_layers=3, **changes)
+    torch.manual_seed(0)
+    return LlamaForCausalLM(config)
+
+
+def train_three_layers(tiny_model: Path, out: Path, replay_gib: float, **changes) -> tuple:
+    """Two epochs of LoRA on the top layer of three: the bottom two are frozen."""
+    from transformers import AutoTokenizer
+
+    train = {"lora_layers": 1, "epochs": 2, "batch_size": 2, "grad_accum": 1, "replay_gib": replay_gib}
+    config = config_mod.resolve({}, None, [("t", {"train": train})])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = three_layer_model(tiny_model, **changes)
+    return training.train(
+        model, tokenizer, EXAMPLES * 2, EXAMPLES, config, str(tiny_model), out, "fp32", quiet=True
+    )
+
+
+def test_replaying_the_frozen_layers_trains_the_same_adapter(tiny_model: Path, tmp_path: Path) -> None:
+    """Later passes skip the layers below LoRA's and put back what they computed: same losses and weights."""
+    replayed_model, replayed = train_three_layers(tiny_model, tmp_path / "replayed", replay_gib=1.0)
+    computed_model, computed = train_three_layers(tiny_model, tmp_path / "computed", replay_gib=0)
+    # 4 rows in batches of 2: the second epoch's 2 batches and every validation pass after the first
+    assert replayed.replayed_batches >= 2 + 1
+    assert computed.replayed_batches == 0
+    assert replayed.steps == computed.steps == 4
+
+    def losses(result) -> list[float]:
+        logged = [e for e in result.log_history if {"loss", "eval_loss"} & set(e)]
+        return [e.get("loss", e.get("eval_loss")) for e in logged]
+
+    assert losses(replayed) == pytest.approx(losses(computed), rel=1e-5)
+    trained = {n: p for n, p in computed_model.named_parameters() if p.requires_grad}
+    replayed_weights = {n: p for n, p in replayed_model.named_parameters() if p.requires_grad}
+    assert trained.keys() == replayed_weights.keys() and trained
+    assert all(torch.allclose(p, trained[n], atol=1e-6) for n, p in replayed_weights.items())
+    layers = replayed_model.base_model.model.model.layers  # the frozen layers are back in place
+    assert all(type(layer).__name__ == "LlamaDecoderLayer" for layer in layers)
+
+
+def test_frozen_layers_with_dropout_are_computed_every_pass(tiny_model: Path, tmp_path: Path) -> None:
+    """Dropout makes a frozen layer's output differ between passes: nothing is replayed then."""
+    _, result = train_three_layers(tiny_model, tmp_path / "dropout", replay_gib=1.0, attention_dropout=0.1)
+    assert result.replayed_batches == 0
+
+
+def test_a_batch_with_an_unseen_row_computes_the_frozen_layers(tiny_model: Path) -> None:
+    """Replay only when every row of the batch is kept; the kept states are the frozen layers' output."""
+    from scenario_pack.core.training.layer_replay import LayerReplay
+
+    model = three_layer_model(tiny_model)
+    model.requires_grad_(False)
+    model.model.layers[2].requires_grad_(True)
+    replay = LayerReplay.for_model(model, 1.0)
+    assert replay is not None and replay.frozen == 2
+    rows = torch.tensor([[5, 6, 7, 8], [0, 0, 9, 10]])
+    mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])
+
+    def logits(ids, attention) -> torch.Tensor:
+        inputs = {"input_ids": ids, "attention_mask": attention}
+        with torch.no_grad(), replay.around(inputs):
+            return model(**inputs).logits
+
+    first = logits(rows, mask)
+    assert (replay.replayed, len(replay.kept)) == (0, 2)
+    assert replay.kept[next(iter(replay.kept))].shape == (4, model.config.hidden_size)
+    again = logits(rows.flip(0), mask.flip(0))  # same rows, other order
+    assert replay.replayed == 1
+    assert torch.allclose(again.flip(0)[mask.bool()], first[mask.bool()], atol=1e-5)
+    logits(torch.tensor([[5, 6, 7, 8], [11, 12, 13, 14]]), torch.ones(2, 4, dtype=torch.long))
+    assert (replay.replayed, len(replay.kept)) == (1, 3)

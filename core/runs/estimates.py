@@ -34,6 +34,8 @@ from ..evaluation import generation
 from ..evaluation.answers import answer_budget
 from ..evaluation.cost import Shapes, attention_heads
 from ..plugins.scenario import Example
+from ..training.layer_replay import BYTES_PER_GIB, has_dropout
+from ..training.trainer import adapted_layers
 
 if TYPE_CHECKING:
     from ..run_config import RunConfig
@@ -118,9 +120,11 @@ def expect(
         rendered = generation.render_prompts(tokenizer, few_shot)
         shots = [len(ids) for ids in tokenizer(rendered, add_special_tokens=False)["input_ids"]]
     layers = model.config.num_hidden_layers
+    # layer_replay keeps the residual stream, fp32 under autocast, unless dropout rules it out
+    replay = 0 if has_dropout(model.config) else 4 * model.config.hidden_size
 
     def total(config: RunConfig, share: float = 1.0) -> dict[str, float]:
-        found = stage_seconds(speeds, prepared, config, shots, layers, share)
+        found = stage_seconds(speeds, prepared, config, shots, layers, share, replay)
         return {name: s for name, s in found.items() if name not in skip}
 
     seconds = total(config)
@@ -147,8 +151,10 @@ def stage_seconds(
     few_shot_tokens: list[int] | None,
     layers: int,
     share: float = 1.0,
+    replay_bytes_per_token: int = 0,
 ) -> dict[str, float]:
-    """Each stage's seconds under `config`, on `share` of the rows (what --limit would keep)."""
+    """Each stage's seconds under `config`, on `share` of the rows (what --limit would keep);
+    `replay_bytes_per_token` as training_seconds takes it."""
     counts = prepared.token_counts
     n = max(1, round(len(counts["test"]) * share))
     budgets = [min(answer_budget(prepared, i), config.eval.max_new_tokens) for i in range(n)]
@@ -165,7 +171,7 @@ def stage_seconds(
         found["few_shot_eval"] = answering(few_shot_tokens[:n])
     train = counts["train"][: max(1, round(len(counts["train"]) * share))]
     val = counts["val"][: round(len(counts["val"]) * share)]
-    found["train"] = training_seconds(speeds, config, train, val, layers)
+    found["train"] = training_seconds(speeds, config, train, val, layers, replay_bytes_per_token)
     found["tuned_eval"] = found["base_eval"]
     return found
 
@@ -198,26 +204,35 @@ def training_seconds(
     train: list[tuple[int, int]],
     val: list[tuple[int, int]],
     layers: int,
+    replay_bytes_per_token: int = 0,
 ) -> float:
     """The fine-tune's padded tokens through the model and its answer tokens through the output layer
     and loss, forward and backward, then its validation passes; `train` and `val` hold each example's
-    (prompt, answer) tokens."""
+    (prompt, answer) tokens. `replay_bytes_per_token` is what layer_replay keeps per token (0: the
+    model's dropout rules it out): passes after the first then skip the layers below LoRA's."""
     cfg, cut = config.train, config.data.max_length
     lengths = _example_lengths(train, cut)
     answers = sum(min(a + 2, n) for (_, a), n in zip(train, lengths, strict=True))
     per_step = cfg.batch_size * cfg.grad_accum
     steps = cfg.max_steps or max(1, math.ceil(math.ceil(len(lengths) / per_step) * cfg.epochs))
     epochs = steps * per_step / max(1, len(lengths))
-    backward = 1 + _adapted_share(config, layers) * (speeds.backward_ratio - 1)
+    adapted = adapted_layers(config, layers) / layers
+    backward = 1 + adapted * (speeds.backward_ratio - 1)
     if cfg.method == "full":  # the weights' gradients too: about the activations' again
         backward += speeds.backward_ratio - 1
+    val_lengths = _example_lengths(val, cut)
+    kept = (sum(lengths) + sum(val_lengths)) * replay_bytes_per_token
+    replayed = adapted < 1 and 0 < kept <= cfg.replay_gib * BYTES_PER_GIB
+    skipped = 1 - adapted if replayed else 0.0  # the frozen layers' share of a forward pass
     token = speeds.train_token_seconds
-    fitting = epochs * (_padded_tokens(lengths, cfg.batch_size, config.run.seed) * token * backward)
+    padded = _padded_tokens(lengths, cfg.batch_size, config.run.seed) * token
+    fitting = padded * (epochs * backward - max(0.0, epochs - 1) * skipped)
     fitting += epochs * answers * speeds.head_seconds
     evaluations = math.ceil(steps / (cfg.eval_steps or max(1, math.ceil(steps / 4)))) + 1 if val else 0
-    val_tokens = sum(_example_lengths(val, cut))
+    val_tokens = sum(val_lengths) * token
     val_answers = sum(a + 2 for _, a in val)
-    checking = evaluations * (val_tokens * token + val_answers * speeds.head_seconds / 3)
+    checking = evaluations * (val_tokens + val_answers * speeds.head_seconds / 3)
+    checking -= max(0, evaluations - 1) * val_tokens * skipped
     return TRAIN_OVERHEAD * (fitting + checking)
 
 
@@ -242,15 +257,6 @@ def _padded_tokens(lengths: list[int], batch_size: int, seed: int) -> float:
     random.Random(seed).shuffle(order)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return sum(max(batch) * len(batch) for batch in batches)
-
-
-def _adapted_share(config: RunConfig, layers: int) -> float:
-    """Share of the layers a backward pass goes through: LoRA on the top layers stops below them."""
-    top = config.train.lora_layers
-    if config.train.method != "lora" or not top:
-        return 1.0
-    top = max(1, round(top * layers)) if isinstance(top, float) else top
-    return min(1.0, top / layers)
 
 
 def probe(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 
@@ -68,13 +69,15 @@ def trainer_class() -> type:
         accuracy per token; on CPU that kernel took ~60% of each step. Here the loss goes through
         transformers' plain Trainer path (which keeps gradient-accumulation and multi-process
         scaling right) with `tail_loss` on left-aligned rows: same loss values, a fraction of the work.
-        The call still goes through the (possibly DDP-wrapped) model, so gradients synchronise.
+        The call still goes through the (possibly DDP-wrapped) model, so gradients synchronise. With a
+        `layer_replay`, a batch seen before skips the frozen layers below LoRA's (layer_replay.py).
         """
 
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.compute_loss_func = tail_loss
             self.row_digests: list[str] = []
+            self.layer_replay: Any = None  # a layer_replay.LayerReplay once train() sets one
 
         def compute_loss(
             self,
@@ -85,6 +88,9 @@ def trainer_class() -> type:
         ) -> Any:
             if model.training:
                 self.row_digests += row_digests(inputs)
-            return Trainer.compute_loss(self, model, left_align(inputs), return_outputs, num_items_in_batch)
+            inputs = left_align(inputs)
+            replay = self.layer_replay.around(inputs) if self.layer_replay else contextlib.nullcontext()
+            with replay:
+                return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
     return CompletionLossTrainer

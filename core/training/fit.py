@@ -172,6 +172,7 @@ def train_summary(result: trainer.TrainResult, precision: str, processes: int) -
         "final_eval_loss": eval_losses[-1] if eval_losses else None,
         "best_eval_loss": min(eval_losses) if eval_losses else None,
         "best_step": result.best_step,
+        "replayed_batches": result.replayed_batches,
         "stopped_early": result.steps < result.planned_steps,
         "overfitting": overfitting(result.log_history),
         "loss_curves": loss_curves(result.log_history),

@@ -42,6 +42,7 @@ class TrainResult:
     row_digests: list[str]  # one per training example this process computed a loss on
     planned_steps: int
     best_step: int | None  # the restored checkpoint's step (lowest validation loss)
+    replayed_batches: int  # batches that skipped the frozen lower layers (layer_replay.py)
 
 
 def to_records(examples: list[Example]) -> list[dict[str, Any]]:
@@ -57,6 +58,15 @@ def learning_rate(config: RunConfig) -> float:
     return train.lr if train.lr is not None else METHOD_LR[train.method]
 
 
+def adapted_layers(config: RunConfig, layers: int) -> int:
+    """How many of the model's `layers` the fine-tune adapts: all but for LoRA with `train.lora_layers`
+    (the top N, or that share of them rounded, at least one)."""
+    top = config.train.lora_layers
+    if config.train.method != "lora" or not top:
+        return layers
+    return min(layers, max(1, round(top * layers)) if isinstance(top, float) else top)
+
+
 def build_peft_config(config: RunConfig, model_source: str, model: Any = None) -> Any:
     """PEFT config for the chosen method (None for full fine-tuning). `train.lora_layers` needs the
     model: PEFT takes layer indices only with module names, so 'all-linear' becomes the names of the
@@ -67,9 +77,7 @@ def build_peft_config(config: RunConfig, model_source: str, model: Any = None) -
     if train.method == "lora":
         targets, upper = train.lora_targets, None
         layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-        top = train.lora_layers
-        if isinstance(top, float) and layers:
-            top = max(1, round(top * layers))
+        top = adapted_layers(config, layers) if layers else layers
         if top and layers and top < layers:
             upper = list(range(layers - top, layers))
             if targets == "all-linear":
@@ -254,6 +262,8 @@ def train(
     `tracking_dir` the losses go to config.train.report_to (TensorBoard: into that folder)."""
     import datasets
 
+    from .layer_replay import LayerReplay
+
     tracked = tracking_dir is not None
     args = build_sft_config(
         config, output_dir, precision, len(train_examples), bool(val_examples), quiet, device, tracked
@@ -271,6 +281,8 @@ def train(
             peft_config=build_peft_config(config, model_source, model),
             callbacks=_validation_callbacks(config, bool(val_examples)) + (callbacks or []),
         )
+        if not (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):  # those shard the layers
+            trainer.layer_replay = LayerReplay.for_model(trainer.model, config.train.replay_gib)
         checkpoint = last_complete_checkpoint(output_dir) if resume else None
         if checkpoint:
             log.info("resuming training from %s", checkpoint)
@@ -291,6 +303,7 @@ def train(
         row_digests=trainer.row_digests,
         planned_steps=state.max_steps,
         best_step=getattr(state, "best_global_step", None),
+        replayed_batches=trainer.layer_replay.replayed if trainer.layer_replay else 0,
     )
     return trainer.model, result
 
