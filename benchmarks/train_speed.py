@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
@@ -79,13 +78,10 @@ def training_flops(
 
 def layers_with_backward(model: Any) -> int:
     """Layers the backward pass goes through: from the lowest one holding a trainable weight up."""
+    from scenario_pack.core.training.layer_replay import decoder_layers, lowest_trained
+
     layers = model.config.num_hidden_layers
-    found = [
-        int(m.group(1))
-        for name, p in model.named_parameters()
-        if p.requires_grad and (m := re.search(r"layers\.(\d+)\.", name))
-    ]
-    return layers - min(found) if found else layers
+    return layers - (lowest_trained(decoder_layers(model)) or 0)
 
 
 def held_out_loss(model: Any, tokenizer: Any, examples: list[Any]) -> float:

@@ -86,10 +86,13 @@ def trainer_class() -> type:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
+            digests = row_digests(inputs)
             if model.training:
-                self.row_digests += row_digests(inputs)
+                self.row_digests += digests
             inputs = left_align(inputs)
-            replay = self.layer_replay.around(inputs) if self.layer_replay else contextlib.nullcontext()
+            replay = (
+                self.layer_replay.around(inputs, digests) if self.layer_replay else contextlib.nullcontext()
+            )
             with replay:
                 return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
