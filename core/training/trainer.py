@@ -281,7 +281,9 @@ def train(
             peft_config=build_peft_config(config, model_source, model),
             callbacks=_validation_callbacks(config, bool(val_examples)) + (callbacks or []),
         )
-        if not (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):  # those shard the layers
+        # One process only: unverified across processes (a two-process test run aborted once with it on,
+        # cause not found), and FSDP/DeepSpeed shard the layers it swaps.
+        if trainer.args.world_size == 1:
             trainer.layer_replay = LayerReplay.for_model(trainer.model, config.train.replay_gib)
         checkpoint = last_complete_checkpoint(output_dir) if resume else None
         if checkpoint:
