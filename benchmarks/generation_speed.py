@@ -12,14 +12,18 @@ matmul peak (core/evaluation/cost.py counts the FLOPs), then each decoding step 
 slower of its FLOPs at that peak and its bytes (all weights and the KV cache) at the memory read
 bandwidth.
 Printed per stage and precision (fp32; bf16 too where the CPU has bf16 units): seconds achieved,
-seconds at the limit, their ratio. Then, on the plain prompts: new tokens per second of `generate`
-one prompt at a time against scenario-pack's batches, and the share of identical answers (expect all
-in fp32; in bf16 a padded batch rounds differently and greedy answers drift apart after a near-tie).
+seconds at the limit, their ratio; each stage twice, side by side: prompts prefilled one at a time
+unpadded (what a run does on CPU, kv_cache.prefilled) and the padded batch prefilled as transformers
+does, with the ratio of their seconds and the share of identical answers. Then, on the plain
+prompts: new tokens per second of `generate` one prompt at a time against scenario-pack's batches,
+and the share of identical answers (expect all in fp32; in bf16 a padded batch rounds differently
+and greedy answers drift apart after a near-tie).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -53,26 +57,47 @@ def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, 
     return answers
 
 
+def padded_prefill() -> contextlib.AbstractContextManager:
+    """Within it, every batch prefills its padded prompts in one call, as transformers does."""
+    from unittest import mock
+
+    from scenario_pack.core.evaluation import kv_cache
+
+    def empty(model: Any, prompts: list[list[int]], capacity: int) -> Any:
+        return kv_cache.for_batch(model, capacity)
+
+    return mock.patch.object(kv_cache, "prefilled", empty)
+
+
 def stage_against_limit(
-    model: Any, tokenizer: Any, examples: list[Any], budget: int, cfg: Any, precision: str, limits: dict
+    model: Any,
+    tokenizer: Any,
+    examples: list[Any],
+    budget: int,
+    cfg: Any,
+    precision: str,
+    limits: dict,
+    padded: bool = False,
 ) -> tuple[list[str], float, list[Any]]:
-    """Generate as a run's stage does; return the answers, the seconds, and a table row (limit, ratio)."""
+    """Generate as a run's stage does (or, `padded`, with transformers' prefill of the padded batch);
+    return the answers, the seconds, and a table row (limit, ratio)."""
     from scenario_pack.core.evaluation import cost, generation
 
     trace: list[generation.Batch] = []
     start = time.perf_counter()
-    answers = generation.generate(
-        model,
-        tokenizer,
-        examples,
-        budget,
-        cfg.batch_size,
-        precision,
-        None,
-        None,
-        cfg.batch_tokens,
-        trace,
-    )
+    with padded_prefill() if padded else contextlib.nullcontext():
+        answers = generation.generate(
+            model,
+            tokenizer,
+            examples,
+            budget,
+            cfg.batch_size,
+            precision,
+            None,
+            None,
+            cfg.batch_tokens,
+            trace,
+        )
     seconds = time.perf_counter() - start
     shapes = cost.Shapes.of(model.config, 2 if precision == "bf16" else 4)
     flops, bandwidth = limits[precision]
@@ -115,17 +140,24 @@ def main() -> None:
         + "; ".join(f"{p} matmul peak {f / 1e9:.0f} GFLOPS" for p, (f, _) in limits.items())
         + f"; memory read bandwidth {bandwidth / 1e9:.1f} GB/s"
     )
-    rows, plain = [], {}
+    rows, plain, sides = [], {}, []
     for precision in precisions:
         for stage, prompts in (("base (plain prompts)", examples), ("few-shot (3 shots)", few_shot)):
-            answers, seconds, row = stage_against_limit(
-                model, tokenizer, prompts, budget, cfg, precision, limits
-            )
-            rows.append([stage, precision, *row])
+            runs = {}
+            for prefill, padded in (("padded batch", True), ("one prompt at a time", False)):
+                answers, seconds, row = stage_against_limit(
+                    model, tokenizer, prompts, budget, cfg, precision, limits, padded
+                )
+                rows.append([stage, precision, prefill, *row])
+                runs[padded] = (answers, seconds)
             if prompts is examples:
-                plain[precision] = (answers, seconds)
-    header = ["stage", "precision", "batches", "prompt tokens", "decoding steps", "seconds", "limit (s)"]
-    print(table([*header, "x limit"], rows))
+                plain[precision] = runs[False]
+            same = sum(a == b for a, b in zip(runs[True][0], runs[False][0], strict=True))
+            ratio = runs[False][1] / runs[True][1]
+            sides.append([stage, precision, f"{ratio:.2f}x", f"{same}/{len(prompts)}"])
+    header = ["stage", "precision", "prefill", "batches", "prompt tokens", "decoding steps", "seconds"]
+    print(table([*header, "limit (s)", "x limit"], rows))
+    print(table(["stage", "precision", "one at a time / padded (s)", "identical answers"], sides))
 
     precision = precisions[0]
     batched, batched_seconds = plain[precision]

@@ -40,6 +40,19 @@ def test_generation_estimates_follow_the_batches_generation_makes() -> None:
     assert seconds([300] * 90, size=1) > 2.5 * base
 
 
+def test_prompts_prefilled_alone_cost_their_own_tokens_not_the_padded_width() -> None:
+    alone = dataclasses.replace(SPEEDS, prompts_alone=True)
+    mixed, budgets = [1000] + [200] * 13, [100] * 14  # one batch, as wide as its longest prompt
+
+    def prefill(speeds: estimates.Speeds, prompts: list[int]) -> float:
+        decoding = estimates.generation_seconds(speeds, [1] * len(prompts), budgets, 32, 1 << 20)
+        return estimates.generation_seconds(speeds, prompts, budgets, 32, 1 << 20) - decoding
+
+    assert prefill(alone, mixed) < 0.4 * prefill(SPEEDS, mixed)  # 3,600 tokens read, not 14,000
+    same = [600] * 14  # no padding: only causal attention's half of the pairs is saved
+    assert 0.7 * prefill(SPEEDS, same) < prefill(alone, same) < prefill(SPEEDS, same)
+
+
 def test_training_estimate_grows_with_epochs_and_shrinks_with_fewer_adapted_layers() -> None:
     config = RunConfig()
     train, val = [(300, 100)] * 300, [(300, 100)] * 30

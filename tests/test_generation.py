@@ -103,6 +103,34 @@ def test_the_preallocated_cache_answers_as_the_default_cache_without_copying(
     assert layer.key_buffer.shape[-2] >= 19
 
 
+def test_prompts_prefilled_one_at_a_time_answer_as_the_padded_batch(tiny_model: Path) -> None:
+    """On CPU each prompt is prefilled alone, unpadded (causal attention, no mask): the batch must still
+    get the tokens of transformers' own prefill of the padded batch, a one-token prompt included."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from scenario_pack.core.evaluation import kv_cache
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    prompts = [torch.randint(3, model.config.vocab_size, (n,)).tolist() for n in (9, 4, 1)]
+    ids = torch.zeros((3, 9), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, prompt in enumerate(prompts):
+        ids[row, 9 - len(prompt) :] = torch.tensor(prompt)
+        mask[row, 9 - len(prompt) :] = 1
+    settings = {"max_new_tokens": 10, "min_new_tokens": 10, "do_sample": False, "pad_token_id": 0}
+    with torch.inference_mode():
+        cache = kv_cache.prefilled(model, prompts, 9 + 10)
+        assert cache.get_seq_length() == 8  # all but the last column, which generate computes
+        assert not cache.layers[0].keys[2].any()  # the one-token prompt's row is all padding
+        ours = model.generate(input_ids=ids, attention_mask=mask, cache=cache, **settings)
+        padded = model.generate(
+            input_ids=ids, attention_mask=mask, cache=kv_cache.for_batch(model, 19), **settings
+        )
+    assert torch.equal(ours, padded)
+
+
 def test_a_prompt_tuned_model_sees_its_virtual_tokens_once(tiny_model: Path) -> None:
     """Batched answers of a prompt-tuned model equal a plain greedy loop over [virtual tokens, prompt,
     answer so far] with no cache (PEFT alone re-inserts the virtual tokens at every step)."""

@@ -3,7 +3,8 @@
 Prompts are sorted by length and generated in batches with left padding (built here, whatever the
 tokenizer's padding_side), so a batch wastes little on padding; a batch holds as many rows as fit a
 token budget, so short prompts go 32 at a time and few-shot prompts fewer. Each batch decodes into
-a KV cache preallocated for its prompt width and answer budget (kv_cache.py).
+a KV cache preallocated for its prompt width and answer budget; on CPU its prompts are prefilled
+into it one at a time, unpadded (kv_cache.py).
 Results come back in the caller's order.
 """
 
@@ -179,6 +180,11 @@ def generate(
             start = inputs["input_ids"].shape[1]  # where the answer begins in the output
             finished = _finish_times(len(batch), tokenizer.eos_token_id)
             closed = [_closed_start(sequences, start, len(batch))] if sequences else []
+            capacity = start + budgets[batch[0]]
+            if prefills_alone(device.type) and "inputs_embeds" not in inputs:
+                cache = kv_cache.prefilled(runner, [encoded[i] for i in batch], capacity)
+            else:
+                cache = kv_cache.for_batch(runner, capacity)
             output = runner.generate(
                 **inputs,
                 max_new_tokens=budgets[batch[0]],
@@ -186,7 +192,7 @@ def generate(
                 eos_token_id=tokenizer.eos_token_id,
                 stopping_criteria=[finished],
                 logits_processor=closed,
-                cache=kv_cache.for_batch(runner, start + budgets[batch[0]]),
+                cache=cache,
                 **{"do_sample": False, **(options or {})},
             )
         ended = time.perf_counter()
@@ -201,6 +207,12 @@ def generate(
             progress(len(batch))
         interrupt.check()
     return [r for r in results if r is not None]
+
+
+def prefills_alone(device: str) -> bool:
+    """Whether a batch's prompts are prefilled one at a time (kv_cache.prefilled): on CPU, where a
+    lone prompt of a few hundred tokens already fills the matmuls; a GPU reads the padded batch at once."""
+    return device == "cpu"
 
 
 def _model_inputs(model: Any, input_ids: Any, attention: Any, pad_id: int) -> tuple[Any, dict[str, Any]]:

@@ -71,6 +71,7 @@ class Speeds:
     head_seconds: float  # per trained answer token: output layer and loss, forward and backward
     shapes: Shapes  # the model's sizes, in the dtype it computes in
     seconds: float  # what the probe took
+    prompts_alone: bool = False  # generation prefills each prompt on its own (generation.prefills_alone)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ def generation_seconds(
     speeds: Speeds, prompt_tokens: list[int], budgets: list[int], batch_size: int, batch_tokens: int
 ) -> float:
     """The batches generation.generate will make of these prompts, each its prefill at the probe's
-    reading speed, then its decoding steps at the probe's step cost plus the cache each step reads.
+    reading speed (the padded batch, or each prompt alone where generation prefills them so), then
+    its decoding steps at the probe's step cost plus the cache each step reads.
 
     Every batch is taken to run to its budget: in every run measured, base, few-shot and tuned alike,
     each batch's longest answer ended within 10% of it (one of 32 answers that does not end is enough).
@@ -190,8 +192,13 @@ def generation_seconds(
     per_token_cache = 2 * shapes.layers * shapes.kv_dim * shapes.dtype_bytes  # keys and values
     for batch in generation.plan(order, budgets, prompt_tokens, batch_size, batch_tokens):
         rows, width, steps = len(batch), max(prompt_tokens[i] for i in batch), budgets[batch[0]]
-        total += rows * shapes.linear_flops(width) / speeds.linear_flops_per_s
-        total += rows * shapes.attention_flops(width, width) / speeds.attention_flops_per_s
+        if speeds.prompts_alone:  # each prompt its own tokens, causal: half the (query, key) pairs
+            own = [prompt_tokens[i] for i in batch]
+            total += sum(shapes.linear_flops(n) for n in own) / speeds.linear_flops_per_s
+            total += sum(shapes.attention_flops(n, n) / 2 for n in own) / speeds.attention_flops_per_s
+        else:  # the padded batch, its mask computing every pair
+            total += rows * shapes.linear_flops(width) / speeds.linear_flops_per_s
+            total += rows * shapes.attention_flops(width, width) / speeds.attention_flops_per_s
         read = rows * per_token_cache * (steps * width + steps * (steps - 1) / 2)  # the growing context
         total += CACHE_READS * read / speeds.copy_bytes_per_s
         total += steps * (speeds.step_seconds + rows * speeds.row_step_seconds)
@@ -297,6 +304,7 @@ def probe(
         head_seconds=head,
         shapes=shapes,
         seconds=time.perf_counter() - started,
+        prompts_alone=generation.prefills_alone(device.type),
     )
 
 
