@@ -14,8 +14,8 @@ No table of known CPUs is involved: a slower machine probes slower.
 
 Two factors were measured rather than derived (on the samples, see the README): attention reads the
 cache at about half the copy bandwidth (CACHE_READS), and a fine-tune runs at about 1 / TRAIN_OVERHEAD
-of the probe's bare passes over a batch of its shape (the optimizer, the adapters' own matmuls, the
-trainer's data handling).
+(by precision) of the probe's bare passes over a batch of its shape (the optimizer, the adapters'
+own matmuls, the trainer's data handling).
 """
 
 from __future__ import annotations
@@ -47,10 +47,12 @@ PROBE_TRAIN_TOKENS = 1024  # most tokens of the probe's training batch
 LONG_RUN = 15 * 60  # seconds from which a run says how to shorten it
 # A fine-tune's steps cost this many times the probe's bare forward and backward passes over a
 # batch of the same shape (the optimizer, the adapters' own matmuls, the trainer's data handling and
-# checkpoints). Measured on the Xeon of the README, one day: support 1.10 in fp32 and 1.43 in bf16
-# (LoRA on 20 of 30 layers), content 1.40 in fp32, code 1.82 in bf16 (all 30 layers, 3 epochs of
-# long rows); 1.4 is their geometric mean, which keeps each within 30%.
-TRAIN_OVERHEAD = 1.4
+# checkpoints), keyed by the bytes per value the probe computed in. More in bf16/fp16: the probe
+# runs a copy already in that dtype, where training keeps fp32 weights that autocast casts at every
+# step. Measured on the samples (README, "Stage estimates"): fp32 support 1.16 (Xeon), 0.85 and 0.98
+# (AVX2 EPYC), content 1.32, code 1.37; bf16 support 1.29, code 1.72. Each is its precision's
+# geometric mean, which keeps every one of these within 30%.
+TRAIN_OVERHEAD = {4: 1.12, 2: 1.5}
 # Each decoding step reads the cache written so far (attention over it) at about half the probe's
 # copy bandwidth. Fitted on the support sample's base and few-shot stages as a run generates them
 # (Xeon of the README): fp32 1.55 and 2.37, bf16 2.01 and 1.93.
@@ -240,7 +242,7 @@ def training_seconds(
     val_answers = sum(a + 2 for _, a in val)
     checking = evaluations * (val_tokens + val_answers * speeds.head_seconds / 3)
     checking -= max(0, evaluations - 1) * val_tokens * skipped
-    return TRAIN_OVERHEAD * (fitting + checking)
+    return TRAIN_OVERHEAD.get(speeds.shapes.dtype_bytes, 1.5) * (fitting + checking)
 
 
 def training_batch(config: RunConfig, train: list[tuple[int, int]]) -> tuple[int, int]:
