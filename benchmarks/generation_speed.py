@@ -1,6 +1,6 @@
 """Evaluation generation: achieved speed against this machine's limit, and against one prompt at a time.
 
-    python benchmarks/generation_speed.py [--prompts 32] [--precision auto|bf16|fp32|all]
+    python benchmarks/generation_speed.py [--prompts 32] [--precision auto|bf16|fp32|all] [--run-way-only]
 
 The support sample's held-out tickets, rendered as a run renders them, answered with the support
 scenario's budget and greedy decoding, as the base-model stage (plain prompts) and the few-shot
@@ -17,7 +17,9 @@ unpadded (what a run does on CPU, kv_cache.prefilled) and the padded batch prefi
 does, with the ratio of their seconds and the share of identical answers. Then, on the plain
 prompts: new tokens per second of `generate` one prompt at a time against scenario-pack's batches,
 and the share of identical answers (expect all in fp32; in bf16 a padded batch rounds differently
-and greedy answers drift apart after a near-tie).
+and greedy answers drift apart after a near-tie). `--run-way-only` keeps only the first table's rows
+for the way a run generates on CPU, so a whole stage (`--prompts 90`: every held-out ticket, in
+batches as a run makes them) fits in minutes.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from common import (  # noqa: E402
     support_prepared,
     table,
 )
+
+WAYS = (("padded batch", True), ("one prompt at a time", False))  # how a batch's prompts are prefilled
 
 
 def one_at_a_time(model: Any, tokenizer: Any, examples: list[Any], budget: int, precision: str) -> list[str]:
@@ -112,6 +116,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32, help="held-out support tickets to answer")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32", "all"))
+    parser.add_argument(
+        "--run-way-only",
+        action="store_true",
+        help="only the way a run generates (no padded prefill, no one prompt at a time): with "
+        "--prompts 90, the support stages as a default run makes them, in a third of the time",
+    )
     args = parser.parse_args()
 
     from scenario_pack.core.evaluation.answers import few_shot_prompts
@@ -144,7 +154,8 @@ def main() -> None:
     for precision in precisions:
         for stage, prompts in (("base (plain prompts)", examples), ("few-shot (3 shots)", few_shot)):
             runs = {}
-            for prefill, padded in (("padded batch", True), ("one prompt at a time", False)):
+            ways = WAYS[1:] if args.run_way_only else WAYS
+            for prefill, padded in ways:
                 answers, seconds, row = stage_against_limit(
                     model, tokenizer, prompts, budget, cfg, precision, limits, padded
                 )
@@ -152,11 +163,15 @@ def main() -> None:
                 runs[padded] = (answers, seconds)
             if prompts is examples:
                 plain[precision] = runs[False]
+            if args.run_way_only:
+                continue
             same = sum(a == b for a, b in zip(runs[True][0], runs[False][0], strict=True))
             ratio = runs[False][1] / runs[True][1]
             sides.append([stage, precision, f"{ratio:.2f}x", f"{same}/{len(prompts)}"])
     header = ["stage", "precision", "prefill", "batches", "prompt tokens", "decoding steps", "seconds"]
     print(table([*header, "limit (s)", "x limit"], rows))
+    if args.run_way_only:
+        return
     print(table(["stage", "precision", "one at a time / padded (s)", "identical answers"], sides))
 
     precision = precisions[0]

@@ -242,7 +242,7 @@ def training_seconds(
     val_answers = sum(a + 2 for _, a in val)
     checking = evaluations * (val_tokens + val_answers * speeds.head_seconds / 3)
     checking -= max(0, evaluations - 1) * val_tokens * skipped
-    return TRAIN_OVERHEAD.get(speeds.shapes.dtype_bytes, 1.5) * (fitting + checking)
+    return TRAIN_OVERHEAD[4 if speeds.shapes.dtype_bytes == 4 else 2] * (fitting + checking)
 
 
 def training_batch(config: RunConfig, train: list[tuple[int, int]]) -> tuple[int, int]:
