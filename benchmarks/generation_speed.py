@@ -43,7 +43,8 @@ from common import (  # noqa: E402
     table,
 )
 
-WAYS = (("padded batch", True), ("one prompt at a time", False))  # how a batch's prompts are prefilled
+RUN_WAY = ("one prompt at a time", False)  # how a run prefills a batch's prompts on CPU
+WAYS = (("padded batch", True), RUN_WAY)  # (label, padded)
 
 
 def tuned_model(folder: Path) -> tuple[Any, Any]:
@@ -168,16 +169,16 @@ def main() -> None:
     ]
     if args.tuned:
         stages.append(("tuned (plain prompts)", *tuned_model(args.tuned), examples))
+    ways = (RUN_WAY,) if args.run_way_only else WAYS
     timed, plain, sides = [], {}, []
     for precision in precisions:
         for name, generator, its_tokenizer, prompts in stages:
             runs = {}
-            ways = WAYS[1:] if args.run_way_only else WAYS
             for prefill, padded in ways:
                 answers, seconds, trace = stage(
                     generator, its_tokenizer, prompts, budget, cfg, precision, padded
                 )
-                timed.append((name, precision, prefill, seconds, trace))
+                timed.append((name, generator.config, precision, prefill, seconds, trace))
                 runs[padded] = (answers, seconds)
             if name == stages[0][0]:
                 plain[precision] = runs[False]
@@ -197,8 +198,8 @@ def main() -> None:
             f"{after[p][1] / 1e9:.1f} GB/s; the limit takes the higher of each"
         )
     rows = [
-        [name, precision, prefill, *against_limit(model.config, precision, seconds, trace, limits[precision])]
-        for name, precision, prefill, seconds, trace in timed
+        [name, precision, prefill, *against_limit(config, precision, seconds, trace, limits[precision])]
+        for name, config, precision, prefill, seconds, trace in timed
     ]
     header = ["stage", "precision", "prefill", "batches", "prompt tokens", "decoding steps", "seconds"]
     print(table([*header, "limit (s)", "x limit"], rows))
