@@ -66,6 +66,64 @@ def test_format_renders_template_with_docs_and_labels(context) -> None:
     )
 
 
+def test_prompts_name_a_classifiers_likeliest_intents(support_rows: list[dict]) -> None:
+    """Held-out tickets are hinted by the classifier fitted on the training rows, and the hints are
+    mostly right on the sample: the model is handed a ranking worth reading."""
+    train, held_out = support_rows[:360], support_rows[360:]
+    context = SUPPORT.build_context(train, {**SETTINGS, "intent_hints": 3}, SUPPORT_DATA)
+    hints = [context.hints.for_text(SUPPORT.query(row)) for row in held_out]
+    assert all(len(h) == 3 and set(h) <= set(context.intents) for h in hints)
+    top = sum(h[0] == row["intent"] for h, row in zip(hints, held_out, strict=True)) / len(held_out)
+    assert top > 0.5
+    user = SUPPORT.format(held_out[0], context).prompt[-1]["content"]
+    assert f"Likely intents: {', '.join(hints[0])}\n" in user
+
+
+def test_a_training_rows_hints_come_from_a_classifier_that_never_saw_it(support_rows: list[dict]) -> None:
+    """A training row is hinted out of fold: a mislabelled row does not get its own wrong label back,
+    which the classifier fitted on every row (the one new tickets meet) hands it first."""
+    train = [dict(row) for row in support_rows[:360]]
+    odd = train[7]
+    odd["intent"] = next(i for i in sorted({r["intent"] for r in train}) if i != odd["intent"])
+    context = SUPPORT.build_context(train, {**SETTINGS, "intent_hints": 1}, SUPPORT_DATA)
+    text = SUPPORT.query(odd)
+    assert context.hints.for_text(text) != [odd["intent"]]
+    assert str(context.hints.model.predict([text])[0]) == odd["intent"]
+
+
+def test_the_report_shows_how_far_the_models_follow_the_hints(support_rows: list[dict]) -> None:
+    train, held_out = support_rows[:360], support_rows[360:380]
+    context = SUPPORT.build_context(train, {**SETTINGS, "intent_hints": 2}, SUPPORT_DATA)
+    first = [context.hints.for_text(SUPPORT.query(row))[0] for row in held_out]
+
+    def answered(intents: list[str]) -> list[Scored]:
+        texts = [f"Intent: {intent}\nReply: ok" for intent in intents]
+        return [
+            Scored(r, t, SUPPORT.parse(t, context), {}, 0.5) for r, t in zip(held_out, texts, strict=True)
+        ]
+
+    gold = [row["intent"] for row in held_out]
+    table = SUPPORT.details(answered(first), answered(gold), context)["Intent hints"]
+    alone = sum(f == g for f, g in zip(first, gold, strict=True)) / len(gold)
+    others = sum(f != g for f, g in zip(first, gold, strict=True))
+    assert table["rows"] == [
+        ["intent accuracy of the classifier's first intent alone", round(alone, 3), round(alone, 3)],
+        ["share of answers naming the classifier's first intent", 1.0, round(1 - others / len(gold), 3)],
+        ["answers naming another intent: right", "0 of 0", f"{others} of {others}"],
+    ]
+
+
+def test_no_hints_when_turned_off_or_one_intent(support_rows: list[dict]) -> None:
+    for settings, rows in (
+        (SETTINGS, support_rows[:100]),
+        ({**SETTINGS, "intent_hints": 0}, support_rows[:100]),
+        ({**SETTINGS, "intent_hints": 3}, [{**row, "intent": "order_status"} for row in support_rows[:20]]),
+    ):
+        context = SUPPORT.build_context(rows, settings, SUPPORT_DATA)
+        assert context.hints is None
+        assert "Likely intents" not in SUPPORT.format(rows[0], context).prompt[-1]["content"]
+
+
 def test_retrieval_finds_the_relevant_policy() -> None:
     retriever = retrieval.Retriever(retrieval.load_docs(SUPPORT_DOCS))
     assert (

@@ -22,6 +22,7 @@ from scenario_pack.core.plugins.scenario import (
 
 from . import retrieval, scores
 from .importers import importers
+from .intent_hints import IntentHints
 
 UNKNOWN = "unknown"
 ROLES = ("customer", "agent")  # a thread's turns, alternating
@@ -32,12 +33,14 @@ REPLY_MARK = re.compile(r"^\W*(reply|response|answer)\W*?[:=\-]\**\s*", re.IGNOR
 
 @dataclass
 class SupportContext:
-    """What the support scenario learns from the training rows: its labels and a docs retriever."""
+    """What the support scenario learns from the training rows: its labels, a docs retriever and the
+    classifier whose likeliest intents each prompt names."""
 
     intents: list[str]
     retriever: retrieval.Retriever | None
     docs_location: Path | None
     settings: dict[str, Any]
+    hints: IntentHints | None = None
 
 
 def normalise_label(text: str) -> str:
@@ -83,7 +86,8 @@ class SupportScenario(Scenario):
         """The thread's earlier turns as chat messages, the customer's rendered as a ticket (without docs)
         and the agent's as an answer, so the conversation reads as the final turn and its answer do."""
         template = self.template_for(row)
-        common = {"intents": context.intents, "docs": [], "subject": "", "intent": row.get("intent")}
+        common = {"intents": context.intents, "docs": [], "hints": [], "subject": ""}
+        common["intent"] = row.get("intent")
         messages = []
         for turn in row.get("history") or []:
             text = turn["text"].strip()
@@ -112,11 +116,19 @@ class SupportScenario(Scenario):
         use_docs = settings.get("docs") is not None or location.is_dir()
         passages = retrieval.load_docs(location) if use_docs else []
         intents = sorted({row["intent"] for row in train_rows})
+        # Runs made before hints existed have no setting: they stay as they were trained.
+        k = min(int(settings.get("intent_hints") or 0), len(intents))
+        hints = None
+        if k and len(intents) > 1:
+            groups = [row.get("thread") or f"row {i}" for i, row in enumerate(train_rows)]
+            texts = [self.query(row) for row in train_rows]
+            hints = IntentHints(texts, [row["intent"] for row in train_rows], groups, k)
         return SupportContext(
             intents,
             retrieval.Retriever(passages) if passages else None,
             location if passages else None,
             settings,
+            hints,
         )
 
     def check_rows(self, rows: list[dict[str, Any]], context: SupportContext, source: str) -> list[DataIssue]:
@@ -142,6 +154,7 @@ class SupportScenario(Scenario):
         return {
             "intents": context.intents,
             "docs": docs,
+            "hints": context.hints.for_text(self.query(row)) if context.hints else [],
             "subject": row.get("subject") or "",
             "ticket": row["ticket"].strip(),
             "intent": row.get("intent"),
@@ -189,8 +202,36 @@ class SupportScenario(Scenario):
             ]
             for label in context.intents
         ]
-        return {
+        out = {
             "Intent F1 per label": {"columns": ["intent", "base F1", "tuned F1", "test rows"], "rows": rows}
+        }
+        if context.hints:
+            out["Intent hints"] = self._hint_table(base, tuned, context.hints)
+        return out
+
+    def _hint_table(
+        self, base: Sequence[Scored], tuned: Sequence[Scored], hints: IntentHints
+    ) -> dict[str, Any]:
+        """How far each model's intents are the classifier's: what it would score alone, how often the
+        model named its first intent, and how often the model was right when it named another."""
+        first = [hints.for_text(self.query(ex.row))[0] for ex in base]
+        gold = [ex.row["intent"] for ex in base]
+        alone = sum(f == g for f, g in zip(first, gold, strict=True)) / len(gold)
+
+        def followed(runs: Sequence[Scored]) -> tuple[float, str]:
+            named = [ex.parsed["intent"] for ex in runs]
+            other = [(n, g) for n, f, g in zip(named, first, gold, strict=True) if n != f]
+            right = sum(n == g for n, g in other)
+            return round(1 - len(other) / len(named), 3), f"{right} of {len(other)}"
+
+        (base_share, base_other), (tuned_share, tuned_other) = followed(base), followed(tuned)
+        return {
+            "columns": ["", "base", "tuned"],
+            "rows": [
+                ["intent accuracy of the classifier's first intent alone", round(alone, 3), round(alone, 3)],
+                ["share of answers naming the classifier's first intent", base_share, tuned_share],
+                ["answers naming another intent: right", base_other, tuned_other],
+            ],
         }
 
     def context_summary(self, context: SupportContext) -> dict[str, Any]:
@@ -203,6 +244,12 @@ class SupportScenario(Scenario):
             )
         else:
             out["docs"] = "none (no --docs and no docs/ folder beside the data file)"
+        if context.hints:
+            out["intent hints"] = (
+                f"each prompt names the {context.hints.k} likeliest intents of a character n-gram "
+                "classifier fitted on the training tickets (out of fold for training rows), for every "
+                "model compared; the model chooses"
+            )
         return out
 
 
@@ -239,6 +286,8 @@ scenario = SupportScenario(
         "docs": "product docs folder or file (.md/.txt/.jsonl); default: docs/ beside --data if present",
         "top_k": "doc passages retrieved into each prompt",
         "passage_words": "words kept of each retrieved passage",
+        "intent_hints": "how many likeliest intents of a classifier fitted on the training tickets each "
+        "prompt names (0: none)",
         "automation_rouge": "ROUGE-L a reply needs (with the right intent) to count as automated",
     },
     metrics=(
