@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario_pack.core.cli import cli
-from scenario_pack.core.errors import DataError
+from scenario_pack.core.errors import ConfigError, DataError
 from scenario_pack.core.evaluation.statistics import compare
 from scenario_pack.core.plugins import registry
 from scenario_pack.core.plugins.scenario import Metric, Scored
@@ -122,6 +122,12 @@ def test_no_hints_when_turned_off_or_one_intent(support_rows: list[dict]) -> Non
         context = SUPPORT.build_context(rows, settings, SUPPORT_DATA)
         assert context.hints is None
         assert "Likely intents" not in SUPPORT.format(rows[0], context).prompt[-1]["content"]
+
+
+@pytest.mark.parametrize("value", ["three", -1, 2.5, True])
+def test_a_wrong_hint_count_is_a_clear_error(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"scenario.intent_hints is .*a whole number \(0 for none\)"):
+        SUPPORT.build_context(ROWS, {**SETTINGS, "intent_hints": value}, SUPPORT_DATA)
 
 
 def test_retrieval_finds_the_relevant_policy() -> None:

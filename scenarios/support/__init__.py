@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenario_pack.core.errors import DataIssue
+from scenario_pack.core.errors import ConfigError, DataIssue
 from scenario_pack.core.evaluation.metrics import per_label_f1, rouge_l
 from scenario_pack.core.plugins.scenario import (
     Aggregate,
@@ -41,6 +41,17 @@ class SupportContext:
     docs_location: Path | None
     settings: dict[str, Any]
     hints: IntentHints | None = None
+
+
+def _hint_count(settings: dict[str, Any]) -> int:
+    """`intent_hints` as a count; runs made before hints existed have none and stay as trained."""
+    value = settings.get("intent_hints") or 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"scenario.intent_hints is {value!r}: give how many likely intents each prompt names, "
+            "a whole number (0 for none), e.g. --set scenario.intent_hints=3."
+        )
+    return value
 
 
 def normalise_label(text: str) -> str:
@@ -116,8 +127,7 @@ class SupportScenario(Scenario):
         use_docs = settings.get("docs") is not None or location.is_dir()
         passages = retrieval.load_docs(location) if use_docs else []
         intents = sorted({row["intent"] for row in train_rows})
-        # Runs made before hints existed have no setting: they stay as they were trained.
-        k = min(int(settings.get("intent_hints") or 0), len(intents))
+        k = min(_hint_count(settings), len(intents))
         hints = None
         if k and len(intents) > 1:
             groups = [row.get("thread") or f"row {i}" for i, row in enumerate(train_rows)]
