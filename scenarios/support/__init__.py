@@ -22,7 +22,7 @@ from scenario_pack.core.plugins.scenario import (
 
 from . import retrieval, scores
 from .importers import importers
-from .intent_hints import IntentHints
+from .intent_hints import IntentHints, fitted_hints
 
 UNKNOWN = "unknown"
 ROLES = ("customer", "agent")  # a thread's turns, alternating
@@ -130,9 +130,9 @@ class SupportScenario(Scenario):
         k = min(_hint_count(settings), len(intents))
         hints = None
         if k and len(intents) > 1:
-            groups = [row.get("thread") or f"row {i}" for i, row in enumerate(train_rows)]
-            texts = [self.query(row) for row in train_rows]
-            hints = IntentHints(texts, [row["intent"] for row in train_rows], groups, k)
+            groups = tuple(row.get("thread") or f"row {i}" for i, row in enumerate(train_rows))
+            texts = tuple(self.query(row) for row in train_rows)
+            hints = fitted_hints(texts, tuple(row["intent"] for row in train_rows), groups, k)
         return SupportContext(
             intents,
             retrieval.Retriever(passages) if passages else None,
