@@ -108,9 +108,9 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     max_new_tokens: int = key(128, "generation budget per answer")
-    batch_size: int = key(32, "most prompts generated together")
+    batch_size: int = key(96, "most prompts generated together")
     batch_tokens: int = key(
-        16384, "most prompt + answer tokens generated together (long prompts: smaller batches)"
+        40960, "most prompt + answer tokens generated together (long prompts: smaller batches)"
     )
     repetition_penalty: float | int = key(
         1.0, "greedy decoding's penalty on tokens already generated (1.0: none)"
