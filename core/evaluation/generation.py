@@ -2,8 +2,8 @@
 
 Prompts are sorted by length and generated in batches with left padding (built here, whatever the
 tokenizer's padding_side), so a batch wastes little on padding; a batch holds as many rows as fit a
-token budget, so the support sample's 90 short prompts go in one batch and few-shot prompts ~30 at a time. Each batch decodes into
-a KV cache preallocated for its prompt width and answer budget; on CPU its prompts are prefilled
+token budget, so the support sample's 90 short prompts go in one batch and few-shot prompts ~30 at a
+time. Each batch decodes into a KV cache preallocated for its prompt width and answer budget; on CPU its prompts are prefilled
 into it one at a time, unpadded (kv_cache.py).
 Results come back in the caller's order.
 """
@@ -97,9 +97,9 @@ def plan(
     while it holds at most `batch_size` of them and rows x (width + budget) stays within
     `batch_tokens`, which bounds the KV cache (fp32 default model: 1.9 GB at 40,960 tokens). Wide
     batches pay: a decoding step's weights are read once for all its rows (AVX2 EPYC, fp32, support
-    sample: 90 plain prompts in one batch decode in 55 s, in batches of 32 in 74 s). The last two chunks of a budget share their rows
-    evenly (18 rows at size 16: 9 + 9, not 16 + 2): a nearly empty batch costs almost as much per
-    step as a full one.
+    sample: 90 plain prompts in one batch decode in 55 s, in batches of 32 in 74 s). The last two
+    chunks of a budget share their rows evenly (18 rows at size 16: 9 + 9, not 16 + 2): a nearly
+    empty batch costs almost as much per step as a full one.
     """
     groups: list[list[int]] = []
     for i in order:
