@@ -3,8 +3,8 @@
 Prompts are sorted by length and generated in batches with left padding (built here, whatever the
 tokenizer's padding_side), so a batch wastes little on padding; a batch holds as many rows as fit a
 token budget, so the support sample's 90 short prompts go in one batch and few-shot prompts ~30 at a
-time. Each batch decodes into a KV cache preallocated for its prompt width and answer budget; on CPU its prompts are prefilled
-into it one at a time, unpadded (kv_cache.py).
+time. Each batch decodes into a KV cache preallocated for its prompt width and answer budget; on
+CPU its prompts are prefilled into it one at a time, unpadded (kv_cache.py).
 Results come back in the caller's order.
 """
 
