@@ -15,13 +15,11 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..plugins.scenario import Example
+from ..run_config import EvalConfig
 from ..runtime import hardware, interrupt
-
-if TYPE_CHECKING:
-    from ..run_config import EvalConfig
 
 
 def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
@@ -139,7 +137,7 @@ def generate(
     precision: str = "fp32",
     progress: Callable[[int], None] | None = None,
     options: dict[str, Any] | None = None,
-    batch_tokens: int = 40960,
+    batch_tokens: int = EvalConfig.batch_tokens,
     trace: list[Batch] | None = None,
     starts: list[str] | None = None,
 ) -> list[tuple[str, float]]:
