@@ -36,9 +36,7 @@ def prefix_tree(model: Any, tokenizer: Any, examples: list, starts: list[str], p
     from scenario_pack.core.evaluation import generation
 
     longest = max(len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in starts)
-    answers = generation.generate(
-        model, tokenizer, examples, longest, 16, precision, starts=starts, batch_tokens=16384
-    )
+    answers = generation.generate(model, tokenizer, examples, longest, 16, precision, starts=starts)
     return [text for text, _ in answers]
 
 

@@ -107,7 +107,7 @@ def stage(
             precision,
             None,
             None,
-            cfg.batch_tokens,
+            cfg.cache_gib,
             trace,
         )
     return [text for text, _ in answers], time.perf_counter() - start, trace

@@ -20,6 +20,11 @@ from .evaluation.few_shot import Baseline
 from .run_config import CORE_SCHEMA, Key, RunConfig
 
 EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # 5e-4, which YAML 1.1 reads as text
+# Keys that were renamed, with what a config that still sets them should say instead.
+RENAMED = {
+    "eval.batch_tokens": "eval.cache_gib, the KV cache a batch may take in GiB (the default model's "
+    "40,960 tokens in fp32 are 1.76 GiB)",
+}
 
 
 def scenario_schema(defaults: dict[str, Any]) -> dict[str, Key]:
@@ -124,7 +129,9 @@ def merge(
         for key, value in values.items():
             where = f"{source}: {section}.{key}"
             if key not in schema[section]:
-                errors.append(f"{where} is not a known key.{_suggest(key, list(schema[section]))}")
+                renamed = RENAMED.get(f"{section}.{key}")
+                hint = f" It is now {renamed}." if renamed else _suggest(key, list(schema[section]))
+                errors.append(f"{where} is not a known key.{hint}")
                 continue
             value, error = _check_value(where, schema[section][key], value)
             if error:
@@ -177,6 +184,8 @@ def _check_combinations(config: dict[str, Any]) -> list[str]:
         errors.append(f"train.lora_layers={layers}: use a layer count, a share in (0, 1], or null for all.")
     if train["replay_gib"] < 0:
         errors.append(f"train.replay_gib={train['replay_gib']}: use 0 (off) or the GiB to keep at most.")
+    if config["eval"]["cache_gib"] <= 0:
+        errors.append(f"eval.cache_gib={config['eval']['cache_gib']}: must be positive (GiB of KV cache).")
     seed = config["run"]["seed"]
     if not 0 <= seed < 2**32:
         errors.append(f"run.seed={seed}: use a whole number from 0 to {2**32 - 1}.")

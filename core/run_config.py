@@ -109,8 +109,10 @@ class TrainConfig:
 class EvalConfig:
     max_new_tokens: int = key(128, "generation budget per answer")
     batch_size: int = key(96, "most prompts generated together")
-    batch_tokens: int = key(
-        40960, "most prompt + answer tokens generated together (long prompts: smaller batches)"
+    cache_gib: float = key(
+        1.75,
+        "most memory a batch's KV cache may take, GiB: long prompts or a larger model make batches "
+        "of fewer rows",
     )
     repetition_penalty: float | int = key(
         1.0, "greedy decoding's penalty on tokens already generated (1.0: none)"

@@ -47,11 +47,15 @@ def test_scenario_keys_are_checked() -> None:
 def test_bad_values_and_combinations() -> None:
     with pytest.raises(ConfigError) as info:
         train = {"method": "qlora", "max_steps": 0, "replay_gib": -1}
-        config.resolve({}, None, [("x", {"train": train, "data": {"test_size": 1.5}})])
+        evals = {"cache_gib": 0}
+        config.resolve({}, None, [("x", {"train": train, "data": {"test_size": 1.5}, "eval": evals})])
     message = str(info.value)
     assert "'qlora' is not one of lora, full, prompt-tuning" in message
     assert "data.test_size=1.5" in message and "train.max_steps=0" in message
     assert "train.replay_gib=-1.0: use 0 (off)" in message
+    assert "eval.cache_gib=0.0: must be positive" in message
+    with pytest.raises(ConfigError, match="eval.batch_tokens is not a known key. It is now eval.cache_gib"):
+        config.resolve({}, None, [("run.yaml", {"eval": {"batch_tokens": 16384}})])
 
 
 def test_set_syntax_and_yaml_errors(tmp_path: Path) -> None:

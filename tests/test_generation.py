@@ -88,6 +88,37 @@ def test_a_batch_cache_is_freed_before_the_next_batch_builds_its_own(tiny_model:
     assert alive_at_build == [0, 0]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_each_batch_kv_cache_stays_within_cache_gib(tiny_model: Path, precision: str) -> None:
+    """The budget is memory, not tokens: a larger model or fp32 values make batches of fewer rows."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from scenario_pack.core.evaluation import kv_cache
+    from scenario_pack.core.evaluation.cost import Shapes
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [Example([{"role": "user", "content": f"where is order {i}"}], "") for i in range(12)]
+    prompts = generation.render_prompts(tokenizer, examples)
+    width = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    fp32_token = Shapes.of(model.config, 4).cache_bytes_per_token
+    budget = 3 * (width + 4) * fp32_token  # three rows' cache in fp32, six in bf16
+    held: list[tuple[int, int]] = []  # (rows, bytes) of each batch's cache
+    real = kv_cache.prefilled
+
+    def measuring(runner, prompts, capacity):
+        cache = real(runner, prompts, capacity)
+        buffers = [t for layer in cache.layers for t in (layer.key_buffer, layer.value_buffer)]
+        held.append((len(prompts), sum(t.nbytes for t in buffers)))
+        return cache
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kv_cache, "prefilled", measuring)
+        generation.generate(model, tokenizer, examples, 4, 96, precision, cache_gib=budget / 2**30)
+    assert sum(rows for rows, _ in held) == 12 and all(size <= budget for _, size in held)
+    assert held[0][0] == (3 if precision == "fp32" else 6)
+
+
 def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_model: Path) -> None:
     """Left padding, length sorting and the KV cache must not change a greedy answer (fp32)."""
     import torch

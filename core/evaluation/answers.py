@@ -86,7 +86,7 @@ def generate_answers(
             precision,
             bar.update,
             options,
-            cfg.batch_tokens,
+            cfg.cache_gib,
             trace,
             starts,
         )
@@ -108,7 +108,7 @@ def generate_answers(
             precision,
             bar.update,
             sampling,
-            cfg.batch_tokens,
+            cfg.cache_gib,
             None,
             starts,
         )

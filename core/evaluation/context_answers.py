@@ -72,7 +72,7 @@ def complete(prepared: Prepared, path: Path, base: BaseModel | None, resume: boo
                     base.precision,
                     bar.update,
                     generation.decoding_options(eval_config),
-                    eval_config.batch_tokens,
+                    eval_config.cache_gib,
                     None,
                     starts,
                 )

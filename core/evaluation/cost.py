@@ -46,6 +46,15 @@ class Shapes:
         d = self.hidden
         return self.layers * (2 * d * d + 2 * d * self.kv_dim + 3 * d * self.intermediate)
 
+    @property
+    def cache_bytes_per_token(self) -> int:
+        """The keys and values one token keeps in the KV cache, every layer."""
+        return 2 * self.layers * self.kv_dim * self.dtype_bytes
+
+    def cache_tokens(self, gib: float) -> int:
+        """Tokens whose keys and values fit in `gib` GiB of KV cache (at least one)."""
+        return max(1, int(gib * 2**30) // self.cache_bytes_per_token)
+
     def linear_flops(self, tokens: int) -> float:
         """Reading `tokens` prompt tokens through every block's linear layers, the LM head for the last."""
         return 2 * self.layer_weights * tokens + 2 * self.hidden * self.vocab

@@ -1,10 +1,11 @@
 """Batched, greedy generation for evaluation.
 
 Prompts are sorted by length and generated in batches with left padding (built here, whatever the
-tokenizer's padding_side), so a batch wastes little on padding; a batch holds as many rows as fit a
-token budget, so the support sample's 90 short prompts go in one batch and few-shot prompts ~30 at a
-time. Each batch decodes into a KV cache preallocated for its prompt width and answer budget; on
-CPU its prompts are prefilled into it one at a time, unpadded (kv_cache.py).
+tokenizer's padding_side), so a batch wastes little on padding; a batch holds as many rows as its KV
+cache fits in eval.cache_gib, so the support sample's 90 short prompts go in one batch and few-shot
+prompts ~30 at a time (default model, fp32). Each batch decodes into a KV cache preallocated for its
+prompt width and answer budget; on CPU its prompts are prefilled into it one at a time, unpadded
+(kv_cache.py).
 Results come back in the caller's order.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 from ..plugins.scenario import Example
 from ..run_config import EvalConfig
 from ..runtime import hardware, interrupt
+from .cost import Shapes
 
 
 def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
@@ -60,6 +62,15 @@ def inference_model(model: Any, precision: str) -> Any:
     return half.requires_grad_(True)
 
 
+def value_bytes(model: Any, precision: str) -> int:
+    """Bytes per weight and KV cache value as `model` generates under `precision` (autocast on a GPU
+    computes in half precision from fp32 weights)."""
+    import torch
+
+    dtype = hardware.half_dtype(precision)
+    return torch.empty((), dtype=dtype).element_size() if dtype else next(model.parameters()).element_size()
+
+
 def decoding_options(eval_config: EvalConfig) -> dict[str, Any]:
     """The `model.generate` options set in the config's eval section (greedy decoding otherwise)."""
     return {
@@ -93,7 +104,7 @@ def plan(
 
     A batch runs to its largest budget and is as wide as its first (longest) prompt; it takes rows
     while it holds at most `batch_size` of them and rows x (width + budget) stays within
-    `batch_tokens`, which bounds the KV cache (fp32 default model: 1.9 GB at 40,960 tokens). Wide
+    `batch_tokens`, which bounds the KV cache (Shapes.cache_tokens; fp32 default model: 40,777). Wide
     batches pay: a decoding step's weights are read once for all its rows (AVX2 EPYC, fp32, support
     sample: 90 plain prompts in one batch decode in 55 s, in batches of 32 in 74 s). The last two
     chunks of a budget share their rows evenly (18 rows at size 16: 9 + 9, not 16 + 2): a nearly
@@ -137,7 +148,7 @@ def generate(
     precision: str = "fp32",
     progress: Callable[[int], None] | None = None,
     options: dict[str, Any] | None = None,
-    batch_tokens: int = EvalConfig.batch_tokens,
+    cache_gib: float = EvalConfig.cache_gib,
     trace: list[Batch] | None = None,
     starts: list[str] | None = None,
 ) -> list[tuple[str, float]]:
@@ -146,7 +157,8 @@ def generate(
     A row's seconds run from its batch's start to its own last token (its end of text, or the
     batch's last step): what a user of that batch waited for it. `max_new_tokens` may be one budget
     or one per example (a tweet needs fewer than a blog post); `options` go to `model.generate`
-    (e.g. repetition_penalty), the same for every model compared. `starts`, when given, are the
+    (e.g. repetition_penalty), the same for every model compared. A batch's KV cache stays within
+    `cache_gib`, which sets how many rows it takes (`plan`). `starts`, when given, are the
     texts an answer may begin with (a closed set of labels): each row's first tokens follow one of
     them. `trace`, when given, receives one Batch per batch (timing, and which rows the starts steered).
     """
@@ -165,6 +177,7 @@ def generate(
     model.eval()
     lengths = [len(ids) for ids in encoded]
     sequences = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in starts] if starts else []
+    batch_tokens = Shapes.of(model.config, value_bytes(model, precision)).cache_tokens(cache_gib)
     for batch in plan(order, budgets, lengths, batch_size, batch_tokens):
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)

@@ -49,10 +49,11 @@ LONG_RUN = 15 * 60  # seconds from which a run says how to shorten it
 # batch of the same shape (the optimizer, the adapters' own matmuls, the trainer's data handling and
 # checkpoints), keyed by the bytes per value the probe computed in. More in bf16/fp16: the probe
 # runs a copy already in that dtype, where training keeps fp32 weights that autocast casts at every
-# step. Measured on the samples (README, "Stage estimates"): fp32 support 1.16 (Xeon), 0.85 and 0.98
-# (AVX2 EPYC), content 1.32, code 1.37; bf16 support 1.29, code 1.72. Each is its precision's
-# geometric mean, which keeps every one of these within 30%.
-TRAIN_OVERHEAD = {4: 1.12, 2: 1.5}
+# step. Measured on the samples (README, "Stage estimates"): fp32 support 1.16 (Xeon), 0.85, 0.98,
+# 0.78 (AVX2 EPYC), content 1.32, code 1.37 (Xeon), 0.80 (EPYC); bf16 support 1.29, code 1.72. fp32's
+# factor is the one that leaves the most room to the 30% bound on both sides of its range; bf16's
+# is the geometric mean. Every reading is within 30% of its precision's factor.
+TRAIN_OVERHEAD = {4: 1.08, 2: 1.5}
 # Each decoding step reads the cache written so far (attention over it) at about half the probe's
 # copy bandwidth. Fitted on the support sample's base and few-shot stages as a run generates them
 # (Xeon of the README): fp32 1.55 and 2.37, bf16 2.01 and 1.93.
@@ -163,11 +164,12 @@ def stage_seconds(
     budgets = [min(answer_budget(prepared, i), config.eval.max_new_tokens) for i in range(n)]
     prompts = [p for p, _ in counts["test"][:n]]
     evals = config.eval
+    cache_tokens = speeds.shapes.cache_tokens(evals.cache_gib)
 
     def answering(tokens: list[int]) -> float:
         rows = [t for t in tokens for _ in range(1 + evals.samples)]  # sampled answers too, if any
         limits = [b for b in budgets for _ in range(1 + evals.samples)]
-        return generation_seconds(speeds, rows, limits, evals.batch_size, evals.batch_tokens)
+        return generation_seconds(speeds, rows, limits, evals.batch_size, cache_tokens)
 
     found = {"base_eval": answering(prompts)}
     if few_shot_tokens and evals.baseline != "none":
@@ -191,7 +193,6 @@ def generation_seconds(
     """
     order = sorted(range(len(prompt_tokens)), key=lambda i: (budgets[i], prompt_tokens[i]), reverse=True)
     total, shapes = 0.0, speeds.shapes
-    per_token_cache = 2 * shapes.layers * shapes.kv_dim * shapes.dtype_bytes  # keys and values
     for batch in generation.plan(order, budgets, prompt_tokens, batch_size, batch_tokens):
         rows, width, steps = len(batch), max(prompt_tokens[i] for i in batch), budgets[batch[0]]
         if speeds.prompts_alone:  # each prompt its own tokens, causal: half the (query, key) pairs
@@ -201,7 +202,8 @@ def generation_seconds(
         else:  # the padded batch, its mask computing every pair
             total += rows * shapes.linear_flops(width) / speeds.linear_flops_per_s
             total += rows * shapes.attention_flops(width, width) / speeds.attention_flops_per_s
-        read = rows * per_token_cache * (steps * width + steps * (steps - 1) / 2)  # the growing context
+        context = steps * width + steps * (steps - 1) / 2  # the cache each step reads grows by a token
+        read = rows * shapes.cache_bytes_per_token * context
         total += CACHE_READS * read / speeds.copy_bytes_per_s
         total += steps * (speeds.step_seconds + rows * speeds.row_step_seconds)
     return total
@@ -289,7 +291,7 @@ def probe(
     _generate(model, precision, short, 1, 2, pad)  # first calls set up kernels: untimed
     _, one_step = _generate(model, precision, short, 1, PROBE_STEPS, pad)
     prefill, full_step = _generate(model, precision, prompt, full, PROBE_STEPS, pad)
-    shapes = Shapes.of(model.config, _dtype_bytes(model))
+    shapes = Shapes.of(model.config, generation.value_bytes(model, precision))
     row_step = max(0.0, (full_step - one_step) / (full - 1))
     attention = _attention_flops_per_s(model.config, next(model.parameters()).dtype)
     batch = [_tile(sample_ids, train_batch[1])] * train_batch[0]
@@ -322,10 +324,6 @@ def _copy_bytes_per_s() -> float:
         times.append(time.perf_counter() - began)
         del copies
     return 2 * sum(block.numel() for block in blocks) / statistics.median(times)
-
-
-def _dtype_bytes(model: Any) -> int:
-    return next(model.parameters()).element_size()
 
 
 def _tile(ids: list[int], n: int) -> list[int]:

@@ -66,7 +66,7 @@ class Session:
             cfg.batch_size,
             self.precision,
             options=generation.decoding_options(cfg),
-            batch_tokens=cfg.batch_tokens,
+            cache_gib=cfg.cache_gib,
             starts=self.scenario.answer_starts(self.context),  # as the run evaluated it
         )
         return [text.strip() for text, _ in outputs]
