@@ -106,10 +106,10 @@ def test_each_batch_kv_cache_stays_within_cache_gib(tiny_model: Path, precision:
     held: list[tuple[int, int]] = []  # (rows, bytes) of each batch's cache
     real = kv_cache.prefilled
 
-    def measuring(runner, prompts, capacity):
-        cache = real(runner, prompts, capacity)
+    def measuring(runner, batch, capacity):
+        cache = real(runner, batch, capacity)
         buffers = [t for layer in cache.layers for t in (layer.key_buffer, layer.value_buffer)]
-        held.append((len(prompts), sum(t.nbytes for t in buffers)))
+        held.append((len(batch), sum(t.nbytes for t in buffers)))
         return cache
 
     with pytest.MonkeyPatch.context() as patch:

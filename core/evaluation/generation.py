@@ -65,10 +65,8 @@ def inference_model(model: Any, precision: str) -> Any:
 def value_bytes(model: Any, precision: str) -> int:
     """Bytes per weight and KV cache value as `model` generates under `precision` (autocast on a GPU
     computes in half precision from fp32 weights)."""
-    import torch
-
     dtype = hardware.half_dtype(precision)
-    return torch.empty((), dtype=dtype).element_size() if dtype else next(model.parameters()).element_size()
+    return dtype.itemsize if dtype else next(model.parameters()).element_size()
 
 
 def decoding_options(eval_config: EvalConfig) -> dict[str, Any]:
