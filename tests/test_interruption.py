@@ -120,3 +120,35 @@ def test_a_swallowed_ctrl_c_is_raised_again(monkeypatch: pytest.MonkeyPatch) -> 
             interrupt.check()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_inside_a_destructor_prints_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python reports what a `__del__` raises with a traceback; a remembered Ctrl-C needs none."""
+    from scenario_pack.core.runtime import interrupt
+
+    monkeypatch.setattr(interrupt, "_requested", False)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # restored after the test
+    previous = signal.getsignal(signal.SIGINT)
+    interrupt.install()
+
+    class Held:
+        def __init__(self, error: BaseException) -> None:
+            self.error = error
+
+        def __del__(self) -> None:
+            raise self.error
+
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # caught here: it stands for the interrupt a run remembers
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    Held(KeyboardInterrupt())
+    assert "Traceback" not in capsys.readouterr().err
+    Held(ValueError("a real fault"))
+    assert "ValueError: a real fault" in capsys.readouterr().err  # anything else is still reported
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.check()
